@@ -1,0 +1,3 @@
+"""unseg: label-free segmentation of pathology and medical images."""
+
+__version__ = "0.1.0"

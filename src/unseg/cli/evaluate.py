@@ -1,0 +1,56 @@
+"""``unseg evaluate``: compare label maps with ground-truth masks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  unseg evaluate --pred labels/ --gt ../shared/data/wsss4luad-val
+  unseg evaluate --pred labels/ --gt masks/ --match majority --scope image --json metrics.json
+
+Predictions OUT/<name>.png are paired with masks of the same name (--gt is a folder of masks
+or a dataset folder holding mask/). Clusters are matched to classes once: over the whole
+dataset (--scope dataset, the protocol for labels consistent across images) or per image.
+Mask id 255 is ignored. Binary tasks (classes 0 and 1) also get Dice, Hausdorff, HD95, SSIM,
+ERGAS and RMSE. Definitions: docs/metrics.md.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
+    from unseg.eval import MATCH_METHODS, SCOPES
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score label maps against ground-truth masks",
+        description="Score predicted label maps against ground-truth masks.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--pred", required=True, type=Path, help="folder of predicted label maps")
+    parser.add_argument("--gt", required=True, type=Path, help="folder of masks, or with mask/")
+    parser.add_argument("--match", choices=MATCH_METHODS, default="hungarian",
+                        help="how clusters are matched to classes (default: hungarian)")
+    parser.add_argument("--scope", choices=SCOPES, default="dataset",
+                        help="one matching for the dataset or one per image (default: dataset)")
+    parser.add_argument("--json", type=Path, help="also write every metric to this JSON file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from unseg.eval.folders import evaluate_folders
+    from unseg.io import atomic_write
+
+    result = evaluate_folders(args.pred, args.gt, match=args.match, scope=args.scope)
+    print(result.to_markdown())
+    if args.json:
+        with atomic_write(args.json) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2))
+        print(f"wrote {args.json}")
+    for name, message in result.failures:
+        print(f"unseg: skipped {name}: {message}", file=sys.stderr)
+    return 1 if result.failures else 0

@@ -1,0 +1,54 @@
+"""Entry point of the ``unseg`` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from unseg import __version__
+from unseg.errors import UnsegError
+
+COMMANDS = ("segment", "fit", "evaluate", "benchmark", "methods", "demo")
+
+DESCRIPTION = """\
+Segment pathology and medical images into meaningful regions without pixel labels.
+
+examples:
+  unseg demo                                          segment example images, print metrics
+  unseg methods                                       the available methods
+  unseg segment kmeans-color-dataset tiles/ --out labels/ --k 4
+  unseg evaluate --pred labels/ --gt ../shared/data/wsss4luad-val
+  unseg benchmark --data ../shared/data/wsss4luad-val --methods random,slic --out bench/
+
+`unseg COMMAND --help` describes each command.
+"""
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unseg", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"unseg {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        importlib.import_module(f"unseg.cli.{command}").add_parser(subparsers, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; 0 on success, 1 when some inputs failed, 2 on an error."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args.run(args))
+    except UnsegError as error:
+        print(f"unseg: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

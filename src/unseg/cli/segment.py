@@ -1,0 +1,79 @@
+"""``unseg segment``: label maps and colour overlays for images, folders and datasets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from unseg.cli._options import add_method_options, method_in_argv, method_params
+from unseg.methods.base import Segmenter
+
+EXAMPLES = """\
+examples:
+  unseg segment kmeans-color slide_tiles/ --out labels/ --k 6
+  unseg segment kmeans-color-dataset ../shared/data/wsss4luad-val --out labels/ --k 4
+  unseg segment kmeans-color-dataset new_tiles/ --model colours.pkl --out labels/
+  unseg segment slic --help          (the options of one method)
+
+INPUT is an image file or a folder of images; a folder holding img/ (and mask/) uses img/.
+Writes OUT/<name>.png (one class id per pixel) and OUT/<name>_overlay.png. Methods that learn
+from the images are fitted on the inputs first unless --model names a file from `unseg fit`.
+A file that cannot be read is reported and skipped; the exit code is then 1.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment images into label maps and overlays",
+        description="Segment images into label maps (index PNGs) and colour overlays.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("method", metavar="METHOD", help="a method from `unseg methods`")
+    parser.add_argument("inputs", metavar="INPUT", nargs="+", type=Path, help="files or folders")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--model", type=Path, help="a fitted segmenter from `unseg fit`")
+    name = method_in_argv("segment", argv)
+    if name:
+        from unseg import methods
+
+        add_method_options(parser, methods.get(name))
+    parser.set_defaults(run=run)
+
+
+def make_segmenter(method: str, params: dict[str, Any], model: Path | None) -> Segmenter:
+    """The segmenter a command asked for: loaded from ``model`` or created from ``params``."""
+    from unseg import methods
+    from unseg.errors import ParameterError
+
+    if model is None:
+        return methods.create(method, **params)
+    segmenter = methods.load_model(model)
+    if segmenter.name != method:
+        raise ParameterError(
+            f"{model} holds a fitted {segmenter.name!r} segmenter, not {method!r}. "
+            f"Fix: run `unseg segment {segmenter.name} ... --model {model}`."
+        )
+    if params:
+        raise ParameterError(
+            f"the parameters of {method} come from {model}; drop "
+            + ", ".join("--" + k.replace("_", "-") for k in params)
+            + " or fit a new model."
+        )
+    return segmenter
+
+
+def run(args: argparse.Namespace) -> int:
+    from unseg.data import discover
+    from unseg.scale import segment_samples
+
+    segmenter = make_segmenter(args.method, method_params(args), args.model)
+    samples = discover(args.inputs)
+    run = segment_samples(segmenter, samples, args.out, fit=args.model is None)
+    print(
+        f"segmented {len(run.written)} of {len(samples)} image(s) with {segmenter.name} "
+        f"into {args.out}"
+    )
+    return run.failures.exit_code()

@@ -1,0 +1,80 @@
+"""Matching predicted clusters to ground-truth classes from a confusion matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import linear_sum_assignment
+
+from unseg.errors import ParameterError
+
+MATCH_METHODS = ("hungarian", "majority", "majority-normalized")
+"""Names accepted by :func:`match`."""
+
+
+def check_match_method(method: str) -> None:
+    """Raise :class:`ParameterError` unless ``method`` is one of :data:`MATCH_METHODS`."""
+    if method not in MATCH_METHODS:
+        raise ParameterError(
+            f"match must be one of {', '.join(MATCH_METHODS)}; received {method!r}. "
+            "Fix: pick one of those names."
+        )
+
+
+def as_confusion(confusion: ArrayLike) -> NDArray:
+    """Return ``confusion`` as a 2-D array of non-negative counts, or raise ParameterError."""
+    confusion = np.asarray(confusion)
+    if confusion.ndim != 2 or 0 in confusion.shape:
+        raise ParameterError(
+            "confusion must be a non-empty 2-D (clusters, classes) matrix; received shape "
+            f"{confusion.shape}. Fix: build it with unseg.eval.confusion_matrix."
+        )
+    if not np.issubdtype(confusion.dtype, np.number) or (confusion < 0).any():
+        raise ParameterError(
+            "confusion must hold non-negative pixel counts; received a matrix of dtype "
+            f"{confusion.dtype} that does not. Fix: build it with unseg.eval.confusion_matrix."
+        )
+    return confusion
+
+
+def match(confusion: ArrayLike, method: str) -> NDArray[np.int64]:
+    """Map each predicted cluster to a ground-truth class.
+
+    Parameters
+    ----------
+    confusion : array_like, shape (K, C)
+        Pixel counts, rows = clusters, columns = classes (:func:`confusion_matrix`).
+    method : {"hungarian", "majority", "majority-normalized"}
+        ``"hungarian"``: one-to-one assignment maximising the matched pixel count
+        (:func:`scipy.optimize.linear_sum_assignment`); with ``K > C`` the ``K - C`` clusters
+        left over are unmatched. ``"majority"``: each cluster to its most frequent class
+        (many-to-one). ``"majority-normalized"``: each column is first divided by its class's
+        pixel total, then each cluster goes to its largest entry, so a small class can win a
+        cluster it covers well. Ties go to the smallest class id.
+
+    Returns
+    -------
+    ndarray of int64, shape (K,)
+        Class id of each cluster, -1 where unmatched. Under the majority methods a cluster
+        with no pixels is unmatched; under ``"hungarian"`` it is unmatched only if the
+        assignment leaves it out.
+
+    Raises
+    ------
+    ParameterError
+        If ``method`` is unknown or ``confusion`` is not a 2-D matrix of counts.
+    """
+    check_match_method(method)
+    confusion = as_confusion(confusion)
+    mapping = np.full(confusion.shape[0], -1, dtype=np.int64)
+    if method == "hungarian":
+        rows, cols = linear_sum_assignment(confusion, maximize=True)
+        mapping[rows] = cols
+        return mapping
+    scores = confusion.astype(np.float64)
+    if method == "majority-normalized":
+        totals = scores.sum(axis=0)
+        scores = np.divide(scores, totals, out=np.zeros_like(scores), where=totals > 0)
+    has_pixels = confusion.sum(axis=1) > 0
+    mapping[has_pixels] = scores[has_pixels].argmax(axis=1)
+    return mapping

@@ -1,0 +1,64 @@
+"""Write files so that readers never see a half-written one."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from unseg.errors import InputError
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Give a temporary path to write to, then move it onto ``path`` in one step.
+
+    The temporary file sits in the target's folder (so the final rename stays on one file
+    system) under a hidden name that is unique to this call and keeps the target's suffix, so
+    writers that infer the format from the suffix work unchanged. Missing parent folders are
+    created.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+
+    Yields
+    ------
+    Path
+        The temporary path the caller writes to.
+
+    Raises
+    ------
+    InputError
+        If the output folder cannot be created or the written file cannot be moved into place.
+
+    Notes
+    -----
+    If the ``with`` block raises, the temporary file is removed and ``path`` is left exactly as
+    it was (an existing file keeps its old content).
+
+    Examples
+    --------
+    >>> with atomic_write("out/labels.png") as tmp:  # doctest: +SKIP
+    ...     PIL.Image.fromarray(labels).save(tmp)
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = f"cannot create the output folder ({exc.strerror})"
+        raise InputError(target.parent, reason) from exc
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{target.suffix}")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(target, f"cannot write the file ({exc.strerror})") from exc

@@ -1,0 +1,161 @@
+"""The Segmenter contract shared by every method.
+
+A segmenter stores its keyword-only constructor parameters and does no work in ``__init__``;
+``fit(images)`` learns from unlabelled images and returns ``self`` (nothing to learn for
+training-free methods); ``predict(image)`` returns a label map with the image's height and width.
+Learned state lives in attributes ending in ``_``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from unseg.errors import InputError, NotFittedError, ParameterError
+from unseg.methods.params import Constraint, check_params
+from unseg.types import Image, LabelMap
+
+MODEL_FORMAT = "unseg-model"
+MODEL_FORMAT_VERSION = 1
+
+
+class Segmenter:
+    """Base class of every registered method.
+
+    Subclasses declare ``_constraints`` (one per constructor parameter), implement
+    ``_predict`` and, when they learn, ``_fit`` with ``requires_fit = True``.
+    """
+
+    name: ClassVar[str] = ""
+    requires_fit: ClassVar[bool] = False
+    _constraints: ClassVar[dict[str, Constraint]] = {}
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The constructor's parameter names, in signature order."""
+        signature = inspect.signature(cls.__init__)
+        return [p for p in signature.parameters if p != "self"]
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first docstring line: the description ``unseg methods`` shows."""
+        doc = inspect.getdoc(cls) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters as given (or defaulted)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _validate_params(self) -> None:
+        check_params(self.name or type(self).__name__, self.get_params(), self._constraints)
+
+    def is_fitted(self) -> bool:
+        """Whether learned state (attributes ending in ``_``) is present."""
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def fit(self, images: Iterable[Image], y: Any = None) -> Self:
+        """Learn from unlabelled images; returns ``self``.
+
+        Parameters
+        ----------
+        images : iterable of (H, W, 3) or (H, W) arrays
+            Read lazily and at most once, so a generator over a large folder is fine.
+        y : ignored
+            Present for scikit-learn compatibility; methods here use no pixel labels.
+        """
+        self._validate_params()
+        if self.requires_fit:
+            self._fit(images)
+        return self
+
+    def predict(self, image: Image) -> LabelMap:
+        """Segment one image into an (H, W) int32 label map."""
+        self._validate_params()
+        if self.requires_fit and not self.is_fitted():
+            raise NotFittedError(
+                f"{self.name}: this segmenter learns from the images first. Fix: call fit(images) "
+                "before predict, or on the command line pass --model from `unseg fit`."
+            )
+        if image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
+            raise ParameterError(
+                f"{self.name}: expected an (H, W) or (H, W, 3) image, got shape {image.shape}."
+            )
+        labels = self._predict(image)
+        if labels.shape != image.shape[:2]:
+            raise RuntimeError(
+                f"{self.name} returned labels of shape {labels.shape} for an image of shape "
+                f"{image.shape[:2]}"
+            )
+        return labels.astype(np.int32, copy=False)
+
+    def predict_batch(self, images: Iterable[Image]) -> list[LabelMap]:
+        """Segment several images; methods that batch faster override this."""
+        return [self.predict(image) for image in images]
+
+    def _fit(self, images: Iterable[Image]) -> None:
+        raise NotImplementedError
+
+    def _predict(self, image: Image) -> LabelMap:
+        raise NotImplementedError
+
+
+def save_model(segmenter: Segmenter, path: str | Path) -> Path:
+    """Save a fitted segmenter (its method, parameters and learned state) atomically.
+
+    The file is a pickle: load only models you trust.
+    """
+    from unseg import __version__
+    from unseg.io import atomic_write
+
+    if not segmenter.is_fitted():
+        raise NotFittedError(f"{segmenter.name}: fit the segmenter before saving it.")
+    state = {k: v for k, v in vars(segmenter).items() if k.endswith("_")}
+    payload = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "unseg_version": __version__,
+        "method": segmenter.name,
+        "params": segmenter.get_params(),
+        "state": state,
+    }
+    path = Path(path)
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def load_model(path: str | Path) -> Segmenter:
+    """Load a segmenter saved by :func:`save_model` (a pickle: load only models you trust)."""
+    from unseg import methods
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "model file not found", "pass the file written by `unseg fit`")
+    try:
+        with open(path, "rb") as f:
+            payload = pickle.load(f)
+    except Exception as exc:  # any unpickling failure means "not a model file"
+        raise InputError(
+            path, f"not an unseg model file ({exc})", "pass the file written by `unseg fit`"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise InputError(path, "not an unseg model file", "pass the file written by `unseg fit`")
+    if payload["format_version"] > MODEL_FORMAT_VERSION:
+        raise InputError(
+            path,
+            f"model format {payload['format_version']} is newer than this unseg reads",
+            "upgrade unseg",
+        )
+    segmenter = methods.create(payload["method"], **payload["params"])
+    for key, value in payload["state"].items():
+        setattr(segmenter, key, value)
+    return segmenter

@@ -1,0 +1,97 @@
+"""Declarative parameter constraints, checked with one message template.
+
+Every method lists a constraint for each constructor parameter in ``_constraints``; the base
+class checks them at the start of ``fit`` and ``predict``. The conformance test derives invalid
+values from the same constraints, so a method cannot forget to validate a parameter.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from unseg.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number of type ``kind`` (``int`` or ``float``) within ``[low, high]``.
+
+    ``None`` bounds are open; ``low_open`` excludes ``low`` itself (for example ``sigma > 0``).
+    ``allow_none`` also accepts ``None`` (for example an optional seed).
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    allow_none: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.allow_none
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        if self.kind is int and not isinstance(value, numbers.Integral):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def describe(self) -> str:
+        noun = "an integer" if self.kind is int else "a number"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"<= {self.high:g}")
+        text = f"{noun} {' and '.join(parts)}".strip()
+        return f"{text} or None" if self.allow_none else text
+
+    def invalid_examples(self) -> list[Any]:
+        examples: list[Any] = ["not-a-number"]
+        if self.low is not None:
+            examples.append(self.kind(self.low) if self.low_open else self.kind(self.low - 1))
+        if self.high is not None:
+            examples.append(self.kind(self.high + 1))
+        if self.kind is int:
+            examples.append(2.5)
+        if not self.allow_none:
+            examples.append(None)
+        return examples
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed set of strings."""
+
+    values: Sequence[str]
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.values
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+    def invalid_examples(self) -> list[Any]:
+        return ["not-an-option", 3]
+
+
+Constraint = Interval | Options
+
+#: The constraint of every ``random_state`` parameter.
+SEED = Interval(int, low=0, allow_none=True)
+
+
+def check_params(method: str, params: dict[str, Any], constraints: dict[str, Constraint]) -> None:
+    """Raise :class:`ParameterError` for the first parameter its constraint rejects."""
+    for name, value in params.items():
+        constraint = constraints[name]
+        if not constraint.accepts(value):
+            option = "--" + name.replace("_", "-")
+            raise ParameterError(
+                f"{method}: {name} must be {constraint.describe()}, got {value!r}. "
+                f"Fix: pass {name}= (command line: {option}) with {constraint.describe()}."
+            )
