@@ -109,5 +109,12 @@ def test_writers_create_parent_folders(tmp_path: Path) -> None:
 
 def test_output_folder_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("a file")
-    with pytest.raises(InputError, match="cannot create the output folder"):
+    with pytest.raises(InputError, match="taken: exists and is not a folder"):
         write_image(tmp_path / "taken" / "img.png", IMAGE)
+
+
+def test_output_dir_creates_nested_folders(tmp_path: Path) -> None:
+    from unseg.io import output_dir
+
+    assert output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert (tmp_path / "a" / "b").is_dir()

@@ -8,7 +8,7 @@ left behind.
 
 from __future__ import annotations
 
-from unseg.io.atomic import atomic_write
+from unseg.io.atomic import atomic_write, output_dir
 from unseg.io.colour import colorize, overlay, palette, write_overlay
 from unseg.io.images import IMAGE_SUFFIXES, as_float32, read_image, write_image
 from unseg.io.labels import MASK_SUFFIXES, read_label_map, write_label_map
@@ -19,6 +19,7 @@ __all__ = [
     "as_float32",
     "atomic_write",
     "colorize",
+    "output_dir",
     "overlay",
     "palette",
     "read_image",

@@ -11,6 +11,24 @@ from pathlib import Path
 from unseg.errors import InputError
 
 
+def output_dir(path: str | Path) -> Path:
+    """Create the folder ``path`` (and its parents) if needed and return it.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is an existing file, or the folder cannot be created.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "exists and is not a folder", "choose another output folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(folder, f"cannot create the output folder ({exc.strerror})") from exc
+    return folder
+
+
 @contextmanager
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """Give a temporary path to write to, then move it onto ``path`` in one step.
@@ -46,11 +64,7 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     ...     PIL.Image.fromarray(labels).save(tmp)
     """
     target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = f"cannot create the output folder ({exc.strerror})"
-        raise InputError(target.parent, reason) from exc
+    output_dir(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{target.suffix}")
     try:
         yield tmp

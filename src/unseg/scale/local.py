@@ -86,14 +86,14 @@ def segment_samples(
     Writes ``out/<id>.png`` label maps and, with ``overlays``, ``out/<id>_overlay.png``.
     Unreadable images are reported, recorded in the returned run and skipped.
     """
-    from unseg.io import read_image, write_label_map, write_overlay
+    from unseg.io import output_dir, read_image, write_label_map, write_overlay
 
     run = SegmentRun()
+    output_dir(out)
     if fit and segmenter.requires_fit:
         start = time.perf_counter()
         segmenter.fit(read_images(samples, run.failures, f"fitting {segmenter.name}"))
         run.fit_seconds = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
     for sample in progress(samples, f"segmenting ({segmenter.name})", total=len(samples)):
         if sample.id in run.failures:
             continue
