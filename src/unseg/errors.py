@@ -37,3 +37,10 @@ class NotFittedError(UnsegError, RuntimeError):
 
 class MissingDependencyError(UnsegError, ImportError):
     """An optional dependency is not installed; the message names the extra that provides it."""
+
+
+class MissingWeightsError(UnsegError):
+    """A backbone's weights are neither cached nor downloadable (for example offline).
+
+    The message names the model, the cache path that was looked in and the offline alternatives.
+    """

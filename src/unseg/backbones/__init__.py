@@ -1,0 +1,15 @@
+"""Backbones: images in, a non-negative feature map with a known stride out.
+
+``create(name, weights=..., layer=..., device=...)`` builds one; ``list()`` describes the named
+ones. ``default`` is the embedded handcrafted backbone, which needs no weights; timm names
+(``resnet50.tv_in1k``, ``vit_small_patch16_224.dino``), pathology foundation models (``uni``,
+``prov-gigapath``, ``phikon``, ``ctranspath``), ``hf-hub:`` ids and ``local-dir:`` folders
+use timm (Phikon: transformers). See ``docs/backbones.md``.
+"""
+
+from __future__ import annotations
+
+from unseg.backbones.base import Backbone, BackboneConfig
+from unseg.backbones.registry import BackboneInfo, create, list
+
+__all__ = ["Backbone", "BackboneConfig", "BackboneInfo", "create", "list"]
