@@ -80,3 +80,8 @@ def test_unknown_method_lists_valid_ones():
 def test_bad_confusion_raises(confusion):
     with pytest.raises(ParameterError, match="confusion"):
         match(confusion, "majority")
+
+
+def test_identity_keeps_class_ids_and_unmatches_ids_beyond_the_classes() -> None:
+    confusion = np.array([[0, 5], [7, 0], [1, 1]])  # cluster 0 is all class 1: identity ignores it
+    np.testing.assert_array_equal(match(confusion, "identity"), [0, 1, -1])

@@ -9,7 +9,9 @@ import sys
 from unseg import __version__
 from unseg.errors import UnsegError
 
-COMMANDS = ("segment", "fit", "evaluate", "benchmark", "methods", "demo")
+COMMANDS = (
+    "segment", "fit", "evaluate", "benchmark", "probe", "concepts", "backbones", "methods", "demo"
+)
 
 DESCRIPTION = """\
 Segment pathology and medical images into meaningful regions without pixel labels.

@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from unseg.errors import ParameterError
 
-MATCH_METHODS = ("hungarian", "majority", "majority-normalized")
+MATCH_METHODS = ("hungarian", "majority", "majority-normalized", "identity")
 """Names accepted by :func:`match`."""
 
 
@@ -44,13 +44,15 @@ def match(confusion: ArrayLike, method: str) -> NDArray[np.int64]:
     ----------
     confusion : array_like, shape (K, C)
         Pixel counts, rows = clusters, columns = classes (:func:`confusion_matrix`).
-    method : {"hungarian", "majority", "majority-normalized"}
+    method : {"hungarian", "majority", "majority-normalized", "identity"}
         ``"hungarian"``: one-to-one assignment maximising the matched pixel count
         (:func:`scipy.optimize.linear_sum_assignment`); with ``K > C`` the ``K - C`` clusters
         left over are unmatched. ``"majority"``: each cluster to its most frequent class
         (many-to-one). ``"majority-normalized"``: each column is first divided by its class's
         pixel total, then each cluster goes to its largest entry, so a small class can win a
-        cluster it covers well. Ties go to the smallest class id.
+        cluster it covers well. Ties go to the smallest class id. ``"identity"``: the
+        predictions are class ids already (from a probe trained with labels): cluster ``k`` is
+        class ``k``, and ids with no class are unmatched.
 
     Returns
     -------
@@ -67,6 +69,9 @@ def match(confusion: ArrayLike, method: str) -> NDArray[np.int64]:
     check_match_method(method)
     confusion = as_confusion(confusion)
     mapping = np.full(confusion.shape[0], -1, dtype=np.int64)
+    if method == "identity":
+        ids = np.arange(confusion.shape[0])
+        return np.where(ids < confusion.shape[1], ids, -1).astype(np.int64)
     if method == "hungarian":
         rows, cols = linear_sum_assignment(confusion, maximize=True)
         mapping[rows] = cols

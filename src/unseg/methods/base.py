@@ -34,6 +34,8 @@ class Segmenter:
     name: ClassVar[str] = ""
     requires_fit: ClassVar[bool] = False
     _constraints: ClassVar[dict[str, Constraint]] = {}
+    #: Parameters that make the method quick on tiny images, for the conformance test.
+    test_params: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -77,14 +79,18 @@ class Segmenter:
             self._fit(images)
         return self
 
-    def predict(self, image: Image) -> LabelMap:
-        """Segment one image into an (H, W) int32 label map."""
+    def _check_ready(self) -> None:
+        """Validate the parameters and, for learning methods, that ``fit`` has run."""
         self._validate_params()
         if self.requires_fit and not self.is_fitted():
             raise NotFittedError(
                 f"{self.name}: this segmenter learns from the images first. Fix: call fit(images) "
                 "before predict, or on the command line pass --model from `unseg fit`."
             )
+
+    def predict(self, image: Image) -> LabelMap:
+        """Segment one image into an (H, W) int32 label map."""
+        self._check_ready()
         if image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
             raise ParameterError(
                 f"{self.name}: expected an (H, W) or (H, W, 3) image, got shape {image.shape}."

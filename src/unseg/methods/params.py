@@ -79,7 +79,25 @@ class Options:
         return ["not-an-option", 3]
 
 
-Constraint = Interval | Options
+@dataclass(frozen=True)
+class Text:
+    """A non-empty string (a name, a path, a device), or ``None`` when ``allow_none``."""
+
+    allow_none: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.allow_none
+        return isinstance(value, str) and bool(value.strip())
+
+    def describe(self) -> str:
+        return "a non-empty string" + (" or None" if self.allow_none else "")
+
+    def invalid_examples(self) -> list[Any]:
+        return [3, ""] + ([] if self.allow_none else [None])
+
+
+Constraint = Interval | Options | Text
 
 #: The constraint of every ``random_state`` parameter.
 SEED = Interval(int, low=0, allow_none=True)

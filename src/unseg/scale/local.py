@@ -30,7 +30,7 @@ class Failures:
     def __init__(self) -> None:
         self.messages: dict[str, str] = {}
 
-    def add(self, key: str, error: Exception) -> None:
+    def add(self, key: str, error: Exception | str) -> None:
         self.messages[key] = str(error)
         print(f"unseg: skipped: {error}", file=sys.stderr)
 
