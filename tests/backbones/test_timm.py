@@ -108,3 +108,14 @@ def test_size_must_be_multiple_of_patch() -> None:
     with pytest.raises(ParameterError, match="multiples of 16"):
         b.features(image_batch(1, 40, 48))
     assert b.valid_size(44, 50) == (48, 48)
+
+
+def test_random_weights_are_seeded_and_leave_the_global_generator_alone() -> None:
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = backbones.create("resnet18", weights="random")
+    assert torch.equal(torch.rand(3), expected_next)
+    second = backbones.create("resnet18", weights="random")
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert torch.equal(first.features([image]), second.features([image]))

@@ -36,7 +36,8 @@ class BackboneConfig:
     size_multiple : int
         Input height and width must be multiples of this (the patch size of a ViT).
     input_size : int
-        The tile size the weights were trained at; the natural tile size for slides.
+        The tile size the weights were trained at (for the embedded backbone, 64 px); the
+        natural tile size for slides and the default tile of a concept bank.
     mean, std : tuple of 3 floats
         Normalisation of RGB values in [0, 1].
     licence : str

@@ -42,7 +42,8 @@ fixed constant, its standard deviation over synthetic calibration images
 (:func:`calibration_images`: :func:`unseg.data.synthetic.he_tile` and
 :func:`~unseg.data.synthetic.blobs` tiles, generated in code, no real data), and multiplied by
 ``GROUP_WEIGHTS[group] / sqrt(channels in the group)``, so that a group's total variance does not
-grow with its channel count. The constants are stored in :data:`_CALIBRATION_STD`;
+grow with its channel count. The four halves of a* and b* share one constant, so that Lab
+distances stay perceptual. The constants are stored in :data:`_CALIBRATION_STD`;
 :func:`calibrate` recomputes them. All channels are non-negative.
 
 The group weights favour the intensity-independent groups (nuclear texture and stain hue) over
@@ -361,9 +362,11 @@ class EmbeddedBackbone(Backbone):
     )
 
     def __init__(self) -> None:
+        # No training size: 64 px (8 x 8 cells) is the tile a concept bank pools by default,
+        # small enough that a tile shows one tissue, large enough to pool its texture.
         self.config = BackboneConfig(
             name="default", source="embedded", layer=self.LAYER, channels=self.CHANNELS,
-            stride=STRIDE, size_multiple=STRIDE, input_size=512, mean=(0.0, 0.0, 0.0),
+            stride=STRIDE, size_multiple=STRIDE, input_size=64, mean=(0.0, 0.0, 0.0),
             std=(1.0, 1.0, 1.0), licence="Apache-2.0 (part of unseg)", weights="none",
         )
 

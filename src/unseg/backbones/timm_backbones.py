@@ -159,11 +159,17 @@ def size_args(architecture: str) -> dict[str, Any]:
     return {}
 
 
+# Seed of random weights: ``weights="random"`` gives the same network every time, so that a random
+# baseline is reproducible. The global torch generator is left as it was.
+RANDOM_WEIGHTS_SEED = 0
+
+
 def create_random(spec: TimmSpec, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The architecture of ``spec`` with random weights and no classifier head."""
+    """The architecture of ``spec`` with seeded random weights and no classifier head."""
     import timm
 
-    with torch.device(device):
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
         return timm.create_model(
             spec.architecture, pretrained=False, num_classes=0,
             **{**size_args(spec.architecture), **spec.model_args},

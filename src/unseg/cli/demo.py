@@ -8,8 +8,9 @@ from pathlib import Path
 
 #: Real H&E example images, when the repository sits beside the shared data folder.
 EXAMPLE_DATA = Path("../shared/data/wsss4luad-val")
-METHOD = "kmeans-color-dataset"
-PARAMS = {"k": 4, "random_state": 0}
+METHOD = "fseg"
+PARAMS = {"backbone": "default", "k": 8, "random_state": 0}
+MATCH = "majority"
 
 EXAMPLES = f"""\
 examples:
@@ -18,9 +19,11 @@ examples:
 
 Segments {EXAMPLE_DATA} (real lung adenocarcinoma H&E with masks) when it exists, else a few
 generated H&E-like tiles, with {METHOD} ({', '.join(f'{k}={v}' for k, v in PARAMS.items())}):
-one colour model for all images, so a label means the same colour class everywhere. Writes
+a concept bank is fitted on the images' own tiles with the embedded backbone (no download), and
+every pixel gets the bank concept it is made of, the same concept ids in every image. Writes
 OUT/labels/<name>.png, OUT/labels/<name>_overlay.png and, where masks exist, OUT/metrics.md and
-OUT/metrics.json (Hungarian matching over the whole dataset).
+OUT/metrics.json ({MATCH} matching over the whole dataset: each concept to its most frequent
+class).
 """
 
 
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     run = segment_samples(segmenter, samples, labels)
     print(f"segmented {len(run.written)} image(s) from {data} with {segmenter!r} into {labels}")
     if run.written and all(s.mask is not None for s in samples):
-        result = evaluate_folders(labels, data, match="hungarian", scope="dataset")
+        result = evaluate_folders(labels, data, match=MATCH, scope="dataset")
         report = result.to_markdown()
         print(report)
         with atomic_write(args.out / "metrics.md") as tmp:
