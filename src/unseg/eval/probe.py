@@ -13,6 +13,7 @@ Both predict held-out images, scored with ``identity`` matching (predictions are
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,19 @@ class ProbeResult:
             + f"Associated concepts: {assoc or 'none'}\n\n"
             + self.associated.to_markdown()
         )
+
+
+def _readable(samples: list[Sample], failures: list[tuple[str, str]]
+              ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+    """Each sample with its image and mask; unreadable ones go to ``failures``."""
+    for sample in samples:
+        try:
+            image, mask = load_sample(sample)
+        except InputError as error:
+            failures.append((sample.id, str(error)))
+            continue
+        assert mask is not None  # every sample was checked to have one
+        yield sample, image, mask
 
 
 def _pixel_grid(grid: tuple[int, int], stride: int, ys: np.ndarray, xs: np.ndarray
@@ -104,14 +118,9 @@ def probe(
             raise InputError(sample.image, "no mask for this image",
                              "probing needs folders holding img/ and mask/")
     rng = np.random.default_rng(random_state)
-    features, targets, failures = [], [], []
-    for sample in train:
-        try:
-            image, mask = load_sample(sample)
-        except InputError as error:
-            failures.append((sample.id, str(error)))
-            continue
-        assert mask is not None  # every sample was checked to have one
+    features, targets = [], []
+    failures: list[tuple[str, str]] = []
+    for _, image, mask in _readable(train, failures):
         valid = np.flatnonzero(mask.ravel() != 255)
         picked = rng.choice(valid, size=min(pixels_per_image, valid.size), replace=False)
         ys, xs = np.unravel_index(picked, mask.shape)
@@ -144,13 +153,7 @@ def probe(
     classes = torch.from_numpy(classifier.classes_)
 
     predictions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for sample in test:
-        try:
-            image, mask = load_sample(sample)
-        except InputError as error:
-            failures.append((sample.id, str(error)))
-            continue
-        assert mask is not None  # every sample was checked to have one
+    for sample, image, mask in _readable(test, failures):
         scores, stride = segmenter.memberships([image])
         grid = scores[0].float()
         size = (grid.shape[1] * stride, grid.shape[2] * stride)
