@@ -13,3 +13,27 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (it sits beside the checkout)")
     return SHARED_DATA
+
+
+SLIDE_SIZE = (1500, 1100)  # level-0 width, height of the generated test slides
+
+
+@pytest.fixture(scope="session")
+def synthetic_slide(tmp_path_factory: pytest.TempPathFactory):
+    """Factory of generated whole slides, ``(flavour="tiff", mpp=0.25) -> Path``, each written
+    once per session (:data:`SLIDE_SIZE`, 256 px tiles, seed 0)."""
+    from unseg.data.synthetic import write_synthetic_slide
+
+    folder = tmp_path_factory.mktemp("slides")
+    cache: dict[tuple[str, float | None], Path] = {}
+
+    def make(flavour: str = "tiff", mpp: float | None = 0.25) -> Path:
+        key = (flavour, mpp)
+        if key not in cache:
+            suffix = ".svs" if flavour == "svs" else ".tif"
+            path = folder / f"synthetic-{flavour}-{mpp}{suffix}"
+            width, height = SLIDE_SIZE
+            cache[key] = write_synthetic_slide(path, width, height, flavour=flavour, mpp=mpp)
+        return cache[key]
+
+    return make
