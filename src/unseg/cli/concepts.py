@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unseg.cli.slide import add_slide_options, slide_options
+
 EXAMPLES = """\
 examples:
   unseg concepts fit --backbone default --data tiles/ --k 16,32,64 --out bank.npz
   unseg concepts fit --backbone resnet50.tv_in1k --data cohort_a/ cohort_b/ --out bank.npz
+  unseg concepts fit --data slides/ --tiles-per-slide 200 --magnification 10 --out bank.npz
   unseg concepts list
   unseg segment fseg new_tiles/ --concepts bank.npz --k 16 --out labels/
 
 A bank holds k-means centres of the backbone's globally pooled tile features for each k, with
 provenance (backbone, layer, data, date) in one .npz. Memory stays bounded: k-means runs on a
-uniform sample of at most --max-vectors tile vectors.
+uniform sample of at most --max-vectors tile vectors. From whole slides (files, or folders of
+them) --tiles-per-slide tissue tiles are sampled per slide at --magnification.
 """
 
 
@@ -43,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
     fit.add_argument("--backbone", default="default", help="feature extractor (default: default)")
     fit.add_argument("--weights", help="backbone weights: a local file or folder, or 'random'")
     fit.add_argument("--layer", help="backbone layer (default: the backbone's own)")
-    fit.add_argument("--data", nargs="+", required=True, type=Path, help="images or folders")
+    fit.add_argument("--data", nargs="+", required=True, type=Path,
+                     help="images, slides, or folders of either")
     fit.add_argument("--k", type=_ks, default=[16, 32, 64, 128, 256],
                      help="bank sizes, comma-separated (default: 16,32,64,128,256)")
     fit.add_argument("--out", required=True, type=Path, help="bank file to write (.npz)")
@@ -52,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
                      help="tile vectors k-means runs on at most (default: 50000)")
     fit.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
     fit.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    add_slide_options(fit, tiling=False)
     fit.set_defaults(run=run_fit)
     listing = actions.add_parser("list", help="list the published banks and where they are",
                                  epilog="example:\n  unseg concepts list",
@@ -60,21 +66,42 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    import itertools
+
     from unseg import backbones
     from unseg.concepts import fit_bank
-    from unseg.data import discover
-    from unseg.scale import Failures, read_images
+    from unseg.data import discover, discover_slides
+    from unseg.errors import UnsegError
+    from unseg.io import is_slide
+    from unseg.scale import Failures, progress, read_images
+    from unseg.scale.slides import plan_slide, slide_tiles
 
     backbone = backbones.create(args.backbone, weights=args.weights, layer=args.layer,
                                 device=args.device)
-    samples = discover(args.data)
+    size = args.tile_size or backbone.config.input_size
+    slide_inputs = [p for p in args.data
+                    if is_slide(p) or (p.is_dir() and any(map(is_slide, p.iterdir())))]
+    image_inputs = [p for p in args.data if p not in slide_inputs]
+    images = discover(image_inputs) if image_inputs else []
     failures = Failures()
-    bank = fit_bank(backbone, read_images(samples, failures, "pooling tile features"), args.k,
-                    tile_size=args.tile_size, max_vectors=args.max_vectors,
+    options = slide_options(args, tile_size=size)
+    plans = []
+    for path in discover_slides(slide_inputs) if slide_inputs else []:
+        try:
+            plans.append(plan_slide(path, options))
+        except UnsegError as error:
+            failures.add(str(path), error)
+    n_slide_tiles = sum(min(len(p.tiles), options.tiles_per_slide) for p in plans)
+    tiles = itertools.chain(
+        read_images(images, failures, "pooling tile features"),
+        progress(slide_tiles(plans, options), "pooling slide tiles", total=n_slide_tiles))
+    bank = fit_bank(backbone, tiles, args.k, tile_size=size, max_vectors=args.max_vectors,
                     random_state=args.random_state)
+    bank.fitted_on["slides"] = len(plans)
     bank.save(args.out)
     print(f"fitted k = {', '.join(map(str, bank.ks))} on {bank.fitted_on['tiles']} tiles of "
-          f"{bank.fitted_on['images']} image(s) with {backbone.name}; wrote {args.out}")
+          f"{len(images)} image(s) and {len(plans)} slide(s) with {backbone.name}; wrote "
+          f"{args.out}")
     return failures.exit_code()
 
 

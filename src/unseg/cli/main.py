@@ -10,7 +10,8 @@ from unseg import __version__
 from unseg.errors import UnsegError
 
 COMMANDS = (
-    "segment", "fit", "evaluate", "benchmark", "probe", "concepts", "backbones", "methods", "demo"
+    "segment", "fit", "slide", "evaluate", "benchmark", "probe", "concepts", "backbones", "methods",
+    "demo",
 )
 
 DESCRIPTION = """\
@@ -20,6 +21,7 @@ examples:
   unseg demo                                          segment example images, print metrics
   unseg methods                                       the available methods
   unseg segment kmeans-color-dataset tiles/ --out labels/ --k 4
+  unseg slide segment slide.svs --method fseg --k 16 --out maps/
   unseg evaluate --pred labels/ --gt ../shared/data/wsss4luad-val
   unseg benchmark --data ../shared/data/wsss4luad-val --methods random,slic --out bench/
 

@@ -4,6 +4,6 @@ images with known answers (:mod:`unseg.data.synthetic`)."""
 from __future__ import annotations
 
 from unseg.data import synthetic
-from unseg.data.datasets import Sample, discover, load_sample
+from unseg.data.datasets import Sample, discover, discover_slides, load_sample, slide_id
 
-__all__ = ["Sample", "discover", "load_sample", "synthetic"]
+__all__ = ["Sample", "discover", "discover_slides", "load_sample", "slide_id", "synthetic"]

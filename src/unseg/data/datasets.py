@@ -127,6 +127,53 @@ def load_sample(sample: Sample) -> tuple[Image, LabelMap | None]:
     return image, mask
 
 
+def slide_id(path: Path) -> str:
+    """A slide's id, its outputs' name: the file name without suffixes (``a.ome.tif`` -> ``a``)."""
+    name = path.name[: -len(path.suffix)] if path.suffix else path.name
+    return name[:-4] if name.lower().endswith(".ome") else name
+
+
+def discover_slides(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """List the slides given by slide files and folders of slides.
+
+    A file is taken as given (a PNG, JPEG or small TIFF is read as a one-level slide); a folder
+    gives its slide files (not searched recursively, hidden files ignored).
+
+    Raises
+    ------
+    InputError
+        If an input does not exist, has an unsupported suffix, a folder holds no slides, or two
+        inputs give the same id.
+    """
+    from unseg.io import SLIDE_SUFFIXES, is_slide
+
+    suffixes = tuple(sorted(set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES)))
+    slides: list[Path] = []
+    seen: dict[str, Path] = {}
+    for item in map(Path, inputs):
+        if not item.exists():
+            raise InputError(item, "file or folder not found")
+        if item.is_dir():
+            found = [p for p in _files(item, suffixes) if is_slide(p)]
+            if not found:
+                raise InputError(item, f"no slides found (looked for {', '.join(SLIDE_SUFFIXES)}"
+                                 " and pyramidal TIFF)", fix="give slide files or their folder")
+        elif item.suffix.lower() in suffixes:
+            found = [item]
+        else:
+            raise InputError(item, f"unsupported file type '{item.suffix}'",
+                             fix=f"give slides ending in {', '.join(suffixes)}")
+        for path in found:
+            key = slide_id(path)
+            if key in seen:
+                raise InputError(path, f"id '{key}' is also given by {seen[key]}",
+                                 fix="rename one of the two files, or run them separately "
+                                 "(outputs are named by id)")
+            seen[key] = path
+            slides.append(path)
+    return slides
+
+
 def _images_and_masks(path: Path) -> tuple[list[Path], dict[str, Path]]:
     """The images one input gives, and the masks found beside them (by stem)."""
     if not path.exists():

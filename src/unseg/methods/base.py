@@ -57,6 +57,10 @@ class Segmenter:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Parameters and learned state; private caches (``_name``) are rebuilt where needed."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
     def _validate_params(self) -> None:
         check_params(self.name or type(self).__name__, self.get_params(), self._constraints)
 

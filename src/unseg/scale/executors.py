@@ -1,0 +1,100 @@
+"""Where batches of slide tiles run: in this process, or on a Dask cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from unseg.errors import ParameterError, UnsegError
+from unseg.methods.base import Segmenter
+
+
+class LocalExecutor:
+    """Runs tasks one after another in this process."""
+
+    workers = 1
+
+    def run(self, segmenter: Segmenter, tasks: Iterable[tuple[Any, tuple[Any, ...]]]
+            ) -> Iterator[tuple[Any, Any]]:
+        """Yield ``(key, segment_tiles(segmenter, *args))`` for each ``(key, args)``."""
+        from unseg.scale.slides import segment_tiles
+
+        for key, args in tasks:
+            yield key, segment_tiles(segmenter, *args)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster: a new LocalCluster of ``workers`` or ``scheduler``'s.
+
+    Workers open the slides themselves (from a path they can read) and keep one copy of the
+    segmenter; at most two tasks per worker are in flight, so memory stays bounded.
+    """
+
+    def __init__(self, *, workers: int | None = None, scheduler: str | None = None) -> None:
+        from unseg._optional import optional_import
+
+        distributed = optional_import("distributed", "dask")
+        if (workers is None) == (scheduler is None):
+            raise ParameterError("give either workers (a local cluster) or a scheduler address")
+        self._cluster = None
+        if scheduler is None:
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=40)
+            self.client = distributed.Client(self._cluster)
+        else:
+            try:
+                self.client = distributed.Client(scheduler, timeout="20s")
+            except OSError as exc:
+                raise UnsegError(
+                    f"cannot reach the Dask scheduler at {scheduler} ({exc}). Fix: check the "
+                    "address (tcp://host:8786) and that the scheduler is running."
+                ) from exc
+        self.client.run(_limit_threads)
+        self.workers = max(1, len(self.client.scheduler_info()["workers"]))
+
+    def run(self, segmenter: Segmenter, tasks: Iterable[tuple[Any, tuple[Any, ...]]]
+            ) -> Iterator[tuple[Any, Any]]:
+        from distributed import as_completed
+
+        from unseg.scale.slides import segment_tiles
+
+        remote = self.client.scatter(segmenter, broadcast=True)
+        tasks = iter(tasks)
+        keys: dict[Any, Any] = {}
+        pending = as_completed()
+
+        def submit() -> bool:
+            item = next(tasks, None)
+            if item is None:
+                return False
+            key, args = item
+            future = self.client.submit(segment_tiles, remote, *args, pure=False)
+            keys[future.key] = key
+            pending.add(future)
+            return True
+
+        for _ in range(2 * self.workers):
+            if not submit():
+                break
+        for future in pending:
+            result = future.result()
+            key = keys.pop(future.key)
+            future.release()
+            submit()
+            yield key, result
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _limit_threads(dask_worker: Any) -> None:
+    """On a worker: let torch use as many threads as the worker runs tasks."""
+    import torch
+
+    torch.set_num_threads(max(1, dask_worker.state.nthreads))
