@@ -196,6 +196,27 @@ def test_dask_local_cluster_gives_the_local_result(slides: list[Path], tmp_path:
                                       tifffile.imread(tmp_path / "dask" / f"{sid}.ome.tif"))
 
 
+def test_existing_dask_cluster_by_address(slides: list[Path], tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    args = ["slide", "segment", str(slides[0]), "--method", "kmeans-color-dataset", "--k", "3",
+            "--tile", "96"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert main([*args, "--out", str(tmp_path / "remote"),
+                     "--scheduler", cluster.scheduler_address]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "local" / "a.ome.tif"),
+                                  tifffile.imread(tmp_path / "remote" / "a.ome.tif"))
+
+
+def test_unreachable_scheduler_is_a_clear_error(slides: list[Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["slide", "segment", str(slides[0]), "--method", "kmeans-color-dataset",
+                 "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"])
+    assert code == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
 def test_bad_slide_is_reported_and_the_others_finish(slides: list[Path], tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "broken.svs"

@@ -45,7 +45,7 @@ def add_slide_options(parser: argparse.ArgumentParser, *, tiling: bool = True) -
     group.add_argument("--mpp", type=float,
                        help="um/px of level 0, for slides whose metadata lacks it")
     if tiling:
-        group.add_argument("--tile", type=int, default=256, dest="slide_tile",
+        group.add_argument("--tile", type=int, default=256, dest="slide_tile", metavar="PX",
                            help="tile core side at the processing resolution (default: 256)")
         group.add_argument("--overlap", type=int, default=32,
                            help="context pixels read around each core (default: 32)")
