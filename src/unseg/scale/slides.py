@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from unseg.methods.base import Segmenter
 from unseg.scale.executors import DaskExecutor, LocalExecutor
 from unseg.scale.local import Failures
 from unseg.types import Image
+
+if TYPE_CHECKING:
+    from unseg.io import Slide
 
 STATE_VERSION = 1
 
@@ -158,14 +161,14 @@ def plan_slide(path: Path, options: SlideOptions) -> SlidePlan:
 
 
 @functools.lru_cache(maxsize=8)
-def _open(path: Path, mpp: float | None) -> Any:
+def _open(path: Path, mpp: float | None) -> Slide:
     """An open slide, kept open for the batches that follow (one cache per process)."""
     from unseg.io import open_slide
 
     return open_slide(path, mpp=mpp)
 
 
-def read_tile(slide: Any, tile: Tile, downsample: float, side: int, overlap: int) -> Image:
+def read_tile(slide: Slide, tile: Tile, downsample: float, side: int, overlap: int) -> Image:
     """The ``side`` x ``side`` RGB region at the processing resolution whose core is ``tile``."""
     from PIL import Image as PILImage
 
@@ -253,12 +256,6 @@ class DiskLabels:
             return np.array(canvas[key])
         finally:
             del canvas
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self[:, :] if dtype is None else self[:, :].astype(dtype)
 
     def write(self, pieces: Iterable[tuple[Tile, np.ndarray]]) -> None:
         """Write tile cores and flush them to disk."""
