@@ -91,7 +91,8 @@ def test_slides_segmented_consistently_with_all_outputs(slides: list[Path], tmp_
         assert area == pytest.approx(int(rows[0]["pixels"]) * 1.0**2, rel=1e-6)  # 1 um/px
         features = json.loads((tmp_path / f"{sid}.geojson").read_text())
         assert features["type"] == "FeatureCollection"
-        assert {f["properties"]["classification"]["name"] for f in features["features"]}
+        names = {f["properties"]["classification"]["name"] for f in features["features"]}
+        assert names == {f"concept {v - 1}" for v in values.tolist()}
         summary = json.loads((tmp_path / f"{sid}.json").read_text())
         assert summary["tiles"] == len(plan_slide(path, OPTIONS).tiles)
         assert (tmp_path / f"{sid}_overlay.png").is_file()

@@ -209,15 +209,12 @@ def sample_tiles(plan: SlidePlan, n: int, random_state: int) -> list[Tile]:
     return [plan.tiles[i] for i in chosen]
 
 
-def slide_tiles(plans: Sequence[SlidePlan], options: SlideOptions, side: int | None = None
-                ) -> Iterator[Image]:
+def slide_tiles(plans: Sequence[SlidePlan], options: SlideOptions) -> Iterator[Image]:
     """Sampled tissue tiles of every slide (``tiles_per_slide`` each), e.g. to fit a method."""
-    side = side or options.tile_size
     for plan in plans:
         slide = _open(plan.path, options.mpp)
         for tile in sample_tiles(plan, options.tiles_per_slide, options.random_state):
-            core = Tile(tile.x, tile.y, side, side)
-            yield read_tile(slide, core, plan.downsample, side, 0)
+            yield read_tile(slide, tile, plan.downsample, options.tile_size, 0)
 
 
 def method_fingerprint(segmenter: Segmenter) -> str:
@@ -239,7 +236,6 @@ class DiskLabels:
 
     def __init__(self, path: Path, shape: tuple[int, int], dtype: np.dtype) -> None:
         self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
-        self.ndim = 2
 
     @classmethod
     def create(cls, path: Path, shape: tuple[int, int], dtype: np.dtype) -> DiskLabels:
