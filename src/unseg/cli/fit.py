@@ -13,7 +13,10 @@ examples:
   unseg segment kmeans-color-dataset new_tiles/ --model colours.pkl --out labels/
 
 Fitting once and segmenting new images with the saved model keeps label ids consistent across
-runs. Model files are Python pickles: load only models you trust.
+runs. Methods that train networks save their state to OUT.ckpt after every epoch (unless
+--checkpoint names another file): run the same command again after an interruption and training
+resumes where it stopped. The checkpoint is removed once the model is saved. Model files are
+Python pickles: load only models you trust.
 """
 
 
@@ -42,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from unseg.errors import ParameterError
     from unseg.scale import Failures, read_images
 
-    segmenter = methods.create(args.method, **method_params(args))
+    params = method_params(args)
+    cls = methods.get(args.method)
+    default_checkpoint = "checkpoint" in cls.param_names() and params.get("checkpoint") is None
+    if default_checkpoint:
+        params["checkpoint"] = str(args.out) + ".ckpt"
+    segmenter = methods.create(args.method, **params)
     if not segmenter.requires_fit:
         raise ParameterError(
             f"{segmenter.name} learns nothing from images, so there is no model to save. "
@@ -52,5 +60,7 @@ def run(args: argparse.Namespace) -> int:
     failures = Failures()
     segmenter.fit(read_images(samples, failures, f"fitting {segmenter.name}"))
     methods.save_model(segmenter, args.out)
+    if default_checkpoint:
+        Path(params["checkpoint"]).unlink(missing_ok=True)
     print(f"fitted {segmenter!r} on {len(samples) - len(failures)} image(s); saved {args.out}")
     return failures.exit_code()
