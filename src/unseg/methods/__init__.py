@@ -23,7 +23,9 @@ from unseg.methods.base import Segmenter, load_model, save_model
 
 __all__ = ["Segmenter", "create", "get", "list", "load_model", "register", "save_model"]
 
-_BUILTIN_MODULES = ("unseg.methods.classical", "unseg.methods.factorization")
+_BUILTIN_MODULES = (
+    "unseg.methods.classical", "unseg.methods.factorization", "unseg.methods.twostep",
+)
 _REGISTRY: dict[str, type[Segmenter]] = {}
 _loaded = False
 

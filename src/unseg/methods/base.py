@@ -12,13 +12,18 @@ import inspect
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from unseg.errors import InputError, NotFittedError, ParameterError
-from unseg.methods.params import Constraint, check_params
+from unseg.methods.params import Constraint, Text, check_params
 from unseg.types import Image, LabelMap
+
+if TYPE_CHECKING:
+    import torch
+
+    from unseg.backbones.base import Backbone
 
 MODEL_FORMAT = "unseg-model"
 MODEL_FORMAT_VERSION = 1
@@ -116,6 +121,47 @@ class Segmenter:
 
     def _predict(self, image: Image) -> LabelMap:
         raise NotImplementedError
+
+
+class BackboneFeatures:
+    """Mixin of the methods built on a backbone: its parameters, a cached instance, and
+    features of same-size images padded (mirrored) to the backbone's size rule."""
+
+    backbone: str
+    weights: str | None
+    layer: str | None
+    device: str
+    #: The constraints of the four backbone parameters.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "backbone": Text(),
+        "weights": Text(allow_none=True),
+        "layer": Text(allow_none=True),
+        "device": Text(),
+    }
+
+    def _backbone(self) -> Backbone:
+        from unseg import backbones
+
+        key = (self.backbone, self.weights, self.layer, self.device)
+        cache = getattr(self, "_backbone_cache", None)
+        if cache is None or cache[0] != key:
+            model = backbones.create(self.backbone, weights=self.weights, layer=self.layer,
+                                     device=self.device)
+            self._backbone_cache = (key, model)
+        return self._backbone_cache[1]
+
+    def _features(self, images: list[Image]) -> tuple[torch.Tensor, tuple[int, int]]:
+        """(B, h*w, C) features of same-size images and the feature grid (h, w)."""
+        backbone = self._backbone()
+        h, w = images[0].shape[:2]
+        m = backbone.config.size_multiple
+        ph, pw = -(-h // m) * m, -(-w // m) * m
+        padded = [
+            np.pad(im, [(0, ph - h), (0, pw - w)] + [(0, 0)] * (im.ndim - 2), mode="symmetric")
+            for im in images
+        ]
+        feats = backbone.features(padded)
+        return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])
 
 
 def save_model(segmenter: Segmenter, path: str | Path) -> Path:

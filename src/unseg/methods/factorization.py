@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from unseg.methods import register
-from unseg.methods.base import Segmenter
+from unseg.methods.base import BackboneFeatures, Segmenter
 from unseg.methods.params import SEED, Constraint, Interval, Options, Text
 from unseg.types import Image, LabelMap
 
 if TYPE_CHECKING:
     import torch
 
-    from unseg.backbones.base import Backbone
 
 
 def upsample_argmax(scores: torch.Tensor, size: tuple[int, int], chunk: int = 32
@@ -72,38 +71,10 @@ def free_factors(x: torch.Tensor, n: int, max_iter: int, random_state: int | Non
 FIXED_H_TOL = 1e-7
 
 
-class _FactorizationSegmenter(Segmenter):
+class _FactorizationSegmenter(BackboneFeatures, Segmenter):
     """Shared plumbing: the backbone, padding to its size rule, batching by size."""
 
-    backbone: str
-    weights: str | None
-    layer: str | None
-    device: str
     max_iter: int
-
-    def _backbone(self) -> Backbone:
-        from unseg import backbones
-
-        key = (self.backbone, self.weights, self.layer, self.device)
-        cache = getattr(self, "_backbone_cache", None)
-        if cache is None or cache[0] != key:
-            model = backbones.create(self.backbone, weights=self.weights, layer=self.layer,
-                                     device=self.device)
-            self._backbone_cache = (key, model)
-        return self._backbone_cache[1]
-
-    def _features(self, images: list[Image]) -> tuple[torch.Tensor, tuple[int, int]]:
-        """(B, h*w, C) features of same-size images padded (mirrored) to the size rule."""
-        backbone = self._backbone()
-        h, w = images[0].shape[:2]
-        m = backbone.config.size_multiple
-        ph, pw = -(-h // m) * m, -(-w // m) * m
-        padded = [
-            np.pad(im, [(0, ph - h), (0, pw - w)] + [(0, 0)] * (im.ndim - 2), mode="symmetric")
-            for im in images
-        ]
-        feats = backbone.features(padded)
-        return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])
 
     def _factor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-item memberships W (B, h*w, n) and the label of each factor (B, n)."""
@@ -168,12 +139,8 @@ class _FactorizationSegmenter(Segmenter):
         return result  # type: ignore[return-value]
 
 
-_BACKBONE_CONSTRAINTS: dict[str, Constraint] = {
-    "backbone": Text(),
-    "weights": Text(allow_none=True),
-    "layer": Text(allow_none=True),
+_BACKBONE_CONSTRAINTS: dict[str, Constraint] = BackboneFeatures.constraints | {
     "max_iter": Interval(int, low=1),
-    "device": Text(),
     "random_state": SEED,
 }
 

@@ -97,7 +97,21 @@ class Text:
         return [3, ""] + ([] if self.allow_none else [None])
 
 
-Constraint = Interval | Options | Text
+@dataclass(frozen=True)
+class Flag:
+    """True or False."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def describe(self) -> str:
+        return "True or False"
+
+    def invalid_examples(self) -> list[Any]:
+        return ["yes", 1, None]
+
+
+Constraint = Interval | Options | Text | Flag
 
 #: The constraint of every ``random_state`` parameter.
 SEED = Interval(int, low=0, allow_none=True)

@@ -1,0 +1,472 @@
+"""Two-step unsupervised semantic segmentation: group each image, then label the groups.
+
+Step 1 splits each image into segments from backbone features: ``dsm`` by the eigenvectors of
+a feature-affinity Laplacian (Deep Spectral Methods), ``acseg`` by the concepts an Adaptive
+Concept Generator makes for the image (ACSeg). Step 2 describes each segment by a feature
+vector and clusters the segments of all images once, by k-means, k-means with Sinkhorn optimal
+transport (``otc``) or attention-based clustering (``abc``). Prediction assigns a new image's
+segments to those clusters, so a label means the same thing in every image; adjacent segments
+given the same label form one region of the map.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from unseg.errors import ParameterError
+from unseg.methods import register
+from unseg.methods.base import BackboneFeatures, Segmenter
+from unseg.methods.params import SEED, Constraint, Flag, Interval, Options
+from unseg.types import Image, LabelMap
+
+if TYPE_CHECKING:
+    from unseg.cluster.attention import FittedABC
+    from unseg.cluster.kmeans import Centres
+
+
+class _Grid:
+    """One image on its backbone grid: cell features (N, C), the grid shape, the working
+    image (downscaled to ``max_side``) and the original size."""
+
+    def __init__(self, feats: np.ndarray, shape: tuple[int, int], image: Image,
+                 size: tuple[int, int], stride: int) -> None:
+        self.feats, self.shape, self.image, self.size, self.stride = (
+            feats, shape, image, size, stride)
+
+
+class _TwoStepSegmenter(BackboneFeatures, Segmenter):
+    """Shared steps: features, segment features, dataset clustering, prediction."""
+
+    requires_fit = True
+    k: int
+    cluster: str
+    metric: str
+    standardize: bool
+    segment_feature: str
+    crop_size: int
+    max_side: int
+    ot_temperature: float
+    sinkhorn_iterations: int
+    ot_updates: int
+    abc_steps: int
+    abc_epochs: int
+    abc_min_size: float | None
+    abc_max_size: float | None
+    random_state: int | None
+    #: Whether the border segment is set apart (a parameter of dsm only).
+    background = False
+
+    # -- step 1: per image -------------------------------------------------------------
+    def _grid(self, image: Image) -> _Grid:
+        from skimage.transform import resize
+
+        h, w = image.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        work = image
+        if scale < 1.0:
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            work = (resize(image, size, order=1, preserve_range=True, anti_aliasing=True)
+                    .round().astype(image.dtype))
+        feats, shape = self._features([work])
+        return _Grid(feats[0].cpu().numpy().astype(np.float32), shape, work, (h, w),
+                     self._backbone().stride)
+
+    def _group(self, grid: _Grid) -> np.ndarray:
+        """Segment ids (gh, gw) of one image's cells."""
+        raise NotImplementedError
+
+    #: Whether grouping is learned from all images' features first (held in memory).
+    trains_grouping = False
+
+    def _prepare(self, grids: list[_Grid]) -> None:
+        """Learn the grouping from all images' features (when ``trains_grouping``)."""
+        raise NotImplementedError
+
+    # -- step 2: segment features ------------------------------------------------------
+    def _segment_features(self, grid: _Grid, segments: np.ndarray) -> np.ndarray:
+        ids = np.unique(segments)
+        if self.segment_feature == "mean":
+            flat = segments.ravel()
+            return np.stack([grid.feats[flat == i].mean(0) for i in ids])
+        from skimage.transform import resize
+
+        out = []
+        stride = grid.stride
+        for i in ids:
+            ys, xs = np.nonzero(segments == i)
+            y0, y1 = ys.min() * stride, min((ys.max() + 1) * stride, grid.image.shape[0])
+            x0, x1 = xs.min() * stride, min((xs.max() + 1) * stride, grid.image.shape[1])
+            crop = resize(grid.image[y0:y1, x0:x1], (self.crop_size, self.crop_size), order=1,
+                          preserve_range=True, anti_aliasing=True).round()
+            feats, (ch, cw) = self._features([crop.astype(grid.image.dtype)])
+            inside = resize((segments == i)[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+                            .astype(np.float32), (ch, cw), order=0) > 0.5
+            cells = feats[0].cpu().numpy()
+            out.append(cells[inside.ravel()].mean(0) if inside.any() else cells.mean(0))
+        return np.stack(out).astype(np.float32)
+
+    def _segments(self, grid: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment ids (gh, gw), their features (S, C), and which ids are background (S,)."""
+        segments = self._group(grid)
+        _, segments = np.unique(segments, return_inverse=True)
+        segments = segments.reshape(grid.shape)
+        background = np.zeros(segments.max() + 1, bool)
+        if self.background and segments.max() > 0:
+            from unseg.cluster.spectral import border_segment
+
+            background[border_segment(segments)] = True
+        return segments, self._segment_features(grid, segments), background
+
+    # -- fit and predict ---------------------------------------------------------------
+    def _fit(self, images: Iterable[Image]) -> None:
+        grids: Iterable[_Grid] = (self._grid(im) for im in images)
+        if self.trains_grouping:  # the generator learns from every image's features first
+            grids = list(grids)
+            if grids:
+                self._prepare(grids)
+        feats = []
+        for grid in grids:
+            _, f, background = self._segments(grid)
+            feats.append(f[~background])
+        if not feats:
+            raise ParameterError(f"{self.name}: fit needs at least one image, got none.")
+        x = np.concatenate(feats)
+        if len(x) < self.k:
+            raise ParameterError(
+                f"{self.name}: the images gave {len(x)} segments, fewer than k={self.k} "
+                "clusters. Fix: fit on more images, ask for more segments per image, or lower k."
+            )
+        self.clusters_: Centres | FittedABC = self._cluster(x)
+        self.n_segments_fitted_ = len(x)
+
+    def _cluster(self, x: np.ndarray) -> Centres | FittedABC:
+        from unseg.cluster.attention import fit_abc
+        from unseg.cluster.kmeans import fit_kmeans, fit_otc
+
+        if self.cluster == "kmeans":
+            return fit_kmeans(x, self.k, metric=self.metric, standardize=self.standardize,
+                              random_state=self.random_state)
+        if self.cluster == "otc":
+            return fit_otc(x, self.k, metric=self.metric, standardize=self.standardize,
+                           temperature=self.ot_temperature,
+                           sinkhorn_iterations=self.sinkhorn_iterations,
+                           updates=self.ot_updates, random_state=self.random_state)
+        low = self.abc_min_size if self.abc_min_size is not None else 1 / self.k**2
+        high = self.abc_max_size if self.abc_max_size is not None else 1 / math.sqrt(self.k)
+        return fit_abc(x, self.k, n_steps=self.abc_steps, epochs=self.abc_epochs,
+                       size_bounds=(low, high), random_state=self.random_state)
+
+    def _predict(self, image: Image) -> LabelMap:
+        import torch
+
+        from unseg.methods.factorization import upsample_argmax
+
+        grid = self._grid(image)
+        segments, feats, background = self._segments(grid)
+        labels = np.where(background, self.k, self.clusters_.assign(feats))
+        cells = labels[segments]
+        n_labels = self.k + 1 if self.background else self.k
+        onehot = torch.from_numpy(np.eye(n_labels, dtype=np.float32)[cells]).permute(2, 0, 1)
+        gh, gw = grid.shape
+        up, _ = upsample_argmax(onehot, (gh * grid.stride, gw * grid.stride))
+        work = up.numpy()[: grid.image.shape[0], : grid.image.shape[1]].astype(np.int32)
+        if work.shape != grid.size:
+            rows = (np.arange(grid.size[0]) * work.shape[0] // grid.size[0])
+            cols = (np.arange(grid.size[1]) * work.shape[1] // grid.size[1])
+            work = work[rows[:, None], cols[None, :]]
+        return work
+
+
+_SHARED_DOC = """
+    backbone : str
+        Feature extractor (see `unseg backbones`); "default" is embedded and needs no download.
+    weights : str or None
+        Backbone weights: None for its pretrained weights, a local file or folder, or "random".
+    layer : str or None
+        Backbone layer; None for the backbone's default.
+    k : int
+        Number of dataset-level clusters: the labels.
+    cluster : {"kmeans", "otc", "abc"}
+        Dataset-level clustering of the segment features: k-means, k-means with Sinkhorn
+        optimal-transport assignments, or attention-based clustering.
+    metric : {"cosine", "l2"}
+        Distance of k-means and OTC.
+    standardize : bool
+        Standardise each feature (zero mean, unit variance over the fitted segments) first.
+    segment_feature : {"mean", "crop"}
+        A segment's feature: the mean backbone feature of its cells, or the mean feature of
+        its bounding-box crop (resized to crop_size) over the segment's cells.
+    crop_size : int
+        Side of the crops for segment_feature="crop".
+    max_side : int
+        Images with a longer side are downscaled to it before grouping (labels are resized
+        back to the input).
+    ot_temperature : float
+        Sinkhorn temperature of OTC.
+    sinkhorn_iterations : int
+        Sinkhorn iterations per OTC update.
+    ot_updates : int
+        Most OTC centre updates.
+    abc_steps : int
+        Cross-attention + MLP update steps of attention-based clustering.
+    abc_epochs : int
+        Training epochs of attention-based clustering.
+    abc_min_size : float or None
+        Smallest cluster mass as a fraction of the segments; None for 1 / k^2.
+    abc_max_size : float or None
+        Largest cluster mass as a fraction of the segments; None for 1 / sqrt(k).
+    device : str
+        Where the backbone runs: "cpu", "cuda", ...
+    random_state : int or None
+        Seed of every random choice.
+"""
+
+_SHARED_CONSTRAINTS: dict[str, Constraint] = BackboneFeatures.constraints | {
+    "k": Interval(int, low=1),
+    "cluster": Options(("kmeans", "otc", "abc")),
+    "metric": Options(("cosine", "l2")),
+    "standardize": Flag(),
+    "segment_feature": Options(("mean", "crop")),
+    "crop_size": Interval(int, low=8),
+    "max_side": Interval(int, low=16),
+    "ot_temperature": Interval(float, low=0, low_open=True),
+    "sinkhorn_iterations": Interval(int, low=1),
+    "ot_updates": Interval(int, low=1),
+    "abc_steps": Interval(int, low=0),
+    "abc_epochs": Interval(int, low=1),
+    "abc_min_size": Interval(float, low=0, high=1, allow_none=True),
+    "abc_max_size": Interval(float, low=0, high=1, low_open=True, allow_none=True),
+    "random_state": SEED,
+}
+
+
+def _shared_init(self: _TwoStepSegmenter, params: dict[str, Any]) -> None:
+    for name, value in params.items():
+        if name != "self":
+            setattr(self, name, value)
+
+
+@register("dsm")
+class DSMSegmenter(_TwoStepSegmenter):
+    """Deep spectral segments (Laplacian eigenvectors of feature affinity), clustered over the
+    dataset: labels consistent across images.
+
+    Parameters
+    ----------
+    n_segments : int or None
+        Segments per image; None picks the count at the largest eigengap (2..max_segments).
+    max_segments : int
+        Most segments per image when n_segments is None.
+    colour_weight : float
+        Weight of the colour-and-position kNN affinity added to the feature affinity (0: off).
+    n_neighbors : int
+        Neighbours of each cell in the colour-and-position affinity.
+    background : bool
+        Give the segment holding most of the image border its own label k (background) and
+        leave it out of the dataset clustering.
+    """
+
+    n_segments: int | None
+    max_segments: int
+    colour_weight: float
+    n_neighbors: int
+    background: bool
+
+    test_params = {"k": 2, "n_segments": 2, "max_side": 48}
+    _constraints = _SHARED_CONSTRAINTS | {
+        "n_segments": Interval(int, low=2, allow_none=True),
+        "max_segments": Interval(int, low=2),
+        "colour_weight": Interval(float, low=0),
+        "n_neighbors": Interval(int, low=1),
+        "background": Flag(),
+    }
+
+    def __init__(
+        self,
+        *,
+        n_segments: int | None = None,
+        max_segments: int = 8,
+        colour_weight: float = 0.0,
+        n_neighbors: int = 10,
+        background: bool = False,
+        backbone: str = "default",
+        weights: str | None = None,
+        layer: str | None = None,
+        k: int = 8,
+        cluster: Literal["kmeans", "otc", "abc"] = "kmeans",
+        metric: Literal["cosine", "l2"] = "cosine",
+        standardize: bool = False,
+        segment_feature: Literal["mean", "crop"] = "mean",
+        crop_size: int = 64,
+        max_side: int = 512,
+        ot_temperature: float = 0.02,
+        sinkhorn_iterations: int = 10,
+        ot_updates: int = 200,
+        abc_steps: int = 3,
+        abc_epochs: int = 100,
+        abc_min_size: float | None = None,
+        abc_max_size: float | None = None,
+        device: str = "cpu",
+        random_state: int | None = 0,
+    ) -> None:
+        _shared_init(self, locals())
+
+    def _group(self, grid: _Grid) -> np.ndarray:
+        from unseg.cluster.spectral import (
+            eigengap,
+            feature_affinity,
+            laplacian_eigenvectors,
+            spectral_segments,
+        )
+
+        affinity = feature_affinity(grid.feats)
+        n_cells = len(affinity)
+        if self.colour_weight > 0:
+            affinity = affinity + self.colour_weight * _colour_position_affinity(
+                grid, self.n_neighbors).toarray()
+        wanted = self.n_segments if self.n_segments is not None else self.max_segments
+        n_vectors = min(wanted + 1, n_cells - 1)
+        if n_vectors < 2:
+            return np.zeros(grid.shape, np.int64)
+        values, vectors = laplacian_eigenvectors(affinity, n_vectors)
+        count = self.n_segments if self.n_segments is not None else eigengap(
+            values, self.max_segments)
+        count = min(count, n_vectors)
+        return spectral_segments(vectors, count, self.random_state).reshape(grid.shape)
+
+
+def _colour_position_affinity(grid: _Grid, n_neighbors: int) -> Any:
+    """kNN affinity of cells on their mean Lab colour (/100) and position (/grid side)."""
+    from skimage.color import rgb2lab
+
+    from unseg.cluster.spectral import knn_affinity
+    from unseg.io.images import as_float32
+
+    gh, gw = grid.shape
+    rgb = as_float32(grid.image)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, 2)
+    s = grid.stride
+    h, w = gh * s, gw * s
+    padded = np.pad(rgb, [(0, h - rgb.shape[0]), (0, w - rgb.shape[1]), (0, 0)], mode="edge")
+    cells = padded.reshape(gh, s, gw, s, 3).mean((1, 3))
+    lab = rgb2lab(cells).reshape(-1, 3) / 100.0
+    yy, xx = np.mgrid[0:gh, 0:gw]
+    pos = np.stack([yy.ravel(), xx.ravel()], 1) / max(gh, gw)
+    return knn_affinity(np.concatenate([lab, pos], 1), n_neighbors)
+
+
+@register("acseg")
+class ACSegSegmenter(_TwoStepSegmenter):
+    """ACSeg: an Adaptive Concept Generator groups each image's cells (trained by modularity),
+    the groups clustered over the dataset: labels consistent across images.
+
+    Parameters
+    ----------
+    n_prototypes : int
+        Learnable prototypes (the most segments per image).
+    n_steps : int
+        Cross-attention, self-attention and feed-forward update steps of the prototypes.
+    acg_epochs : int
+        Training epochs of the concept generator over the images.
+    lr : float
+        Learning rate of the concept generator.
+    """
+
+    n_prototypes: int
+    n_steps: int
+    acg_epochs: int
+    lr: float
+    trains_grouping = True
+
+    test_params = {"k": 2, "n_prototypes": 3, "acg_epochs": 2, "max_side": 48}
+    _constraints = _SHARED_CONSTRAINTS | {
+        "n_prototypes": Interval(int, low=2),
+        "n_steps": Interval(int, low=1),
+        "acg_epochs": Interval(int, low=1),
+        "lr": Interval(float, low=0, low_open=True),
+    }
+
+    def __init__(
+        self,
+        *,
+        n_prototypes: int = 5,
+        n_steps: int = 3,
+        acg_epochs: int = 20,
+        lr: float = 1e-3,
+        backbone: str = "default",
+        weights: str | None = None,
+        layer: str | None = None,
+        k: int = 8,
+        cluster: Literal["kmeans", "otc", "abc"] = "kmeans",
+        metric: Literal["cosine", "l2"] = "cosine",
+        standardize: bool = False,
+        segment_feature: Literal["mean", "crop"] = "mean",
+        crop_size: int = 64,
+        max_side: int = 512,
+        ot_temperature: float = 0.02,
+        sinkhorn_iterations: int = 10,
+        ot_updates: int = 200,
+        abc_steps: int = 3,
+        abc_epochs: int = 100,
+        abc_min_size: float | None = None,
+        abc_max_size: float | None = None,
+        device: str = "cpu",
+        random_state: int | None = 0,
+    ) -> None:
+        _shared_init(self, locals())
+
+    def _generator(self) -> Any:
+        from unseg.models.acseg import ConceptGenerator
+
+        cache = getattr(self, "_generator_cache", None)
+        if cache is None:
+            cache = ConceptGenerator(self.generator_dim_, n_prototypes=self.n_prototypes,
+                                     n_steps=self.n_steps)
+            cache.load_state_dict(self.generator_)
+            cache.eval()
+            self._generator_cache = cache
+        return cache
+
+    def _prepare(self, grids: list[_Grid]) -> None:
+        import torch
+
+        from unseg.cluster.spectral import feature_affinity
+        from unseg.models.acseg import ConceptGenerator, modularity_loss
+        from unseg.train import seeded, train
+
+        feats = [torch.from_numpy(g.feats) for g in grids]
+        graphs = [torch.from_numpy(feature_affinity(g.feats)) for g in grids]
+        dim = feats[0].shape[1]
+        with seeded(self.random_state):
+            model = ConceptGenerator(dim, n_prototypes=self.n_prototypes, n_steps=self.n_steps)
+            optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+
+            def step(i: int, _: int) -> float:
+                loss = modularity_loss(model(feats[i]), graphs[i])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                return loss.item()
+
+            train({"generator": model}, {"adam": optimizer}, step,
+                  lambda rng: rng.permutation(len(feats)).tolist(), epochs=self.acg_epochs,
+                  random_state=self.random_state, desc="concept generator")
+        self.generator_dim_ = dim
+        self.generator_ = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._generator_cache = model
+
+    def _group(self, grid: _Grid) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            assign = self._generator()(torch.from_numpy(grid.feats))
+        return assign.argmax(1).numpy().reshape(grid.shape)
+
+
+for _cls in (DSMSegmenter, ACSegSegmenter):
+    _cls.__doc__ = (_cls.__doc__ or "") + _SHARED_DOC

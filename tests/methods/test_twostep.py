@@ -1,0 +1,101 @@
+"""dsm and acseg: consistent labels across images, every clustering, the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unseg import methods
+from unseg.cli.main import main
+from unseg.io import read_label_map, write_image
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wsss4luad-val"
+
+
+def _image(background: tuple[int, int, int], at: tuple[int, int] | None, seed: int) -> np.ndarray:
+    """A noisy flat background with the same striped blue patch (40 px) pasted at ``at``."""
+    rng = np.random.default_rng(seed)
+    image = np.array(background, float) + rng.normal(0, 6, (96, 96, 3))
+    if at is not None:
+        y, x = at
+        stripes = (np.arange(40) // 4 % 2)[None, :, None] * np.array([0, 0, 50])
+        image[y : y + 40, x : x + 40] = np.array([40, 40, 170]) + stripes
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+PATCH_A, PATCH_B = (8, 8), (48, 40)
+
+
+@pytest.fixture(scope="module")
+def images() -> list[np.ndarray]:
+    return [_image((220, 120, 150), PATCH_A, 0), _image((150, 210, 120), PATCH_B, 1)]
+
+
+def _patch_label(labels: np.ndarray, at: tuple[int, int]) -> int:
+    y, x = at
+    return int(np.bincount(labels[y + 8 : y + 32, x + 8 : x + 32].ravel()).argmax())
+
+
+@pytest.mark.parametrize("name", ["dsm", "acseg"])
+@pytest.mark.parametrize("cluster", ["kmeans", "otc", "abc"])
+def test_the_same_region_gets_the_same_label_in_every_image(name, cluster, images):
+    params = {"n_segments": 2} if name == "dsm" else {"n_prototypes": 2, "acg_epochs": 10}
+    segmenter = methods.create(name, k=3, cluster=cluster, random_state=0, **params)
+    segmenter.fit(images)
+    a, b = (segmenter.predict(im) for im in images)
+    assert _patch_label(a, PATCH_A) == _patch_label(b, PATCH_B)
+    # the patch is not the background's label, and the two backgrounds differ
+    assert _patch_label(a, PATCH_A) != a[90, 90] and _patch_label(b, PATCH_B) != b[4, 4]
+    assert a[90, 90] != b[4, 4]
+    # a new image: the patch elsewhere, on the first background
+    new = segmenter.predict(_image((220, 120, 150), (50, 4), 5))
+    assert _patch_label(new, (50, 4)) == _patch_label(a, PATCH_A)
+
+
+def test_background_segment_gets_its_own_label(images):
+    segmenter = methods.create("dsm", k=2, n_segments=2, background=True).fit(images)
+    a = segmenter.predict(images[0])
+    assert a[90, 90] == 2 and _patch_label(a, PATCH_A) < 2
+
+
+def test_crop_features_and_eigengap(images):
+    segmenter = methods.create("dsm", k=3, segment_feature="crop", crop_size=32).fit(images)
+    a, b = (segmenter.predict(im) for im in images)
+    assert _patch_label(a, PATCH_A) == _patch_label(b, PATCH_B)
+    assert segmenter.n_segments_fitted_ == 4  # the eigengap finds 2 segments per image
+
+
+def test_same_seed_same_labels(images):
+    a = methods.create("acseg", k=3, n_prototypes=2, acg_epochs=3).fit(images).predict(images[0])
+    b = methods.create("acseg", k=3, n_prototypes=2, acg_epochs=3).fit(images).predict(images[0])
+    assert np.array_equal(a, b)
+
+
+def test_fit_then_segment_from_the_command_line(images, tmp_path):
+    data = tmp_path / "data"
+    for i, image in enumerate(images):
+        write_image(data / f"im{i}.png", image)
+    model = tmp_path / "dsm.pkl"
+    assert main(["fit", "dsm", str(data), "--out", str(model), "--cluster", "otc", "--k", "3",
+                 "--n-segments", "2"]) == 0
+    out = tmp_path / "labels"
+    assert main(["segment", "dsm", str(data), "--model", str(model), "--out", str(out)]) == 0
+    a, b = read_label_map(out / "im0.png"), read_label_map(out / "im1.png")
+    assert _patch_label(a, PATCH_A) == _patch_label(b, PATCH_B)
+    out2 = tmp_path / "acseg"
+    assert main(["segment", "acseg", str(data), "--out", str(out2), "--k", "3", "--cluster",
+                 "abc", "--no-standardize", "--acg-epochs", "2"]) == 0
+    assert read_label_map(out2 / "im1.png").shape == (96, 96)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
+def test_real_he_images_from_the_command_line(tmp_path):
+    out = tmp_path / "labels"
+    files = sorted((DATA / "img").glob("*.png"))[:4]
+    assert main(["segment", "dsm", *map(str, files), "--out", str(out), "--k", "4"]) == 0
+    for f in files:
+        labels = read_label_map(out / f.name)
+        assert labels.shape == np.asarray(read_label_map(DATA / "mask" / f.name)).shape
+        assert labels.max() < 4
