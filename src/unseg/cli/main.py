@@ -11,7 +11,7 @@ from unseg.errors import UnsegError
 
 COMMANDS = (
     "segment", "fit", "slide", "evaluate", "benchmark", "probe", "concepts", "backbones", "methods",
-    "demo",
+    "demo", "data",
 )
 
 DESCRIPTION = """\
@@ -23,6 +23,7 @@ examples:
   unseg segment kmeans-color-dataset tiles/ --out labels/ --k 4
   unseg slide segment slide.svs --method fseg --k 16 --out maps/
   unseg evaluate --pred labels/ --gt ../shared/data/wsss4luad-val
+  unseg data synthetic --out fruit/                   sky-and-fruit scenes with exact masks
   unseg benchmark --data ../shared/data/wsss4luad-val --methods random,slic --out bench/
 
 `unseg COMMAND --help` describes each command.

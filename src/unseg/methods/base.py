@@ -54,6 +54,11 @@ class Segmenter:
         doc = inspect.getdoc(cls) or ""
         return doc.splitlines()[0] if doc else ""
 
+    def _set_params(self, arguments: dict[str, Any]) -> None:
+        """Store the constructor's arguments (its ``locals()``) as attributes of the same name."""
+        for name in self.param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters as given (or defaulted)."""
         return {name: getattr(self, name) for name in self.param_names()}

@@ -244,12 +244,6 @@ _SHARED_CONSTRAINTS: dict[str, Constraint] = BackboneFeatures.constraints | {
 }
 
 
-def _shared_init(self: _TwoStepSegmenter, params: dict[str, Any]) -> None:
-    for name, value in params.items():
-        if name != "self":
-            setattr(self, name, value)
-
-
 @register("dsm")
 class DSMSegmenter(_TwoStepSegmenter):
     """Deep spectral segments (Laplacian eigenvectors of feature affinity), clustered over the
@@ -313,7 +307,7 @@ class DSMSegmenter(_TwoStepSegmenter):
         device: str = "cpu",
         random_state: int | None = 0,
     ) -> None:
-        _shared_init(self, locals())
+        self._set_params(locals())
 
     def _group(self, grid: _Grid) -> np.ndarray:
         from unseg.cluster.spectral import (
@@ -418,7 +412,7 @@ class ACSegSegmenter(_TwoStepSegmenter):
         device: str = "cpu",
         random_state: int | None = 0,
     ) -> None:
-        _shared_init(self, locals())
+        self._set_params(locals())
 
     def _generator(self) -> Any:
         from unseg.models.acseg import ConceptGenerator

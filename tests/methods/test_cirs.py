@@ -1,0 +1,103 @@
+"""cirs, cirs-imbalanced and air: training, seeds, schedules, resume, the command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unseg import methods
+from unseg.cli.main import main
+from unseg.data.synthetic import sky_and_fruit
+from unseg.io import read_label_map, write_image
+
+QUICK = {"k": 2, "input_size": 16, "batch_size": 8, "patience": None}
+
+
+@pytest.fixture(scope="module")
+def images() -> list[np.ndarray]:
+    return [sky_and_fruit(32, random_state=i)[0] for i in range(24)]
+
+
+@pytest.mark.parametrize("name", ["cirs", "cirs-imbalanced", "air"])
+def test_same_seed_same_labels_for_any_size(name, images):
+    a = methods.create(name, epochs=2, **QUICK).fit(images)
+    b = methods.create(name, epochs=2, **QUICK).fit(images)
+    big = np.kron(images[0], np.ones((3, 2, 1), np.uint8))  # 96 x 64
+    assert np.array_equal(a.predict(big), b.predict(big))
+    assert a.predict(big).shape == (96, 64)
+    gray = images[1].mean(axis=2).astype(np.uint8)
+    assert a.predict(gray).shape == gray.shape
+
+
+def test_air_learns_to_reconstruct(images):
+    air = methods.create("air", epochs=8, lr=3e-3, **QUICK).fit(images)
+    losses = air.history_["train_loss"]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_imbalanced_turns():
+    seg = methods.create("cirs-imbalanced", s_steps=2, g_steps=3)
+    assert [seg._turns(i) for i in range(6)] == [
+        ("segmenter",), ("segmenter",), ("g",), ("g",), ("g",), ("segmenter",)]
+    assert methods.create("cirs")._turns(7) == ("segmenter", "g")
+
+
+def test_best_held_out_epoch_is_kept(images):
+    seg = methods.create("cirs", epochs=3, validation_fraction=0.25, **QUICK).fit(images)
+    history = seg.history_
+    assert len(history["val_loss"]) == 3
+    assert history["best_epoch"] == int(np.argmin(history["val_loss"]))
+
+
+def test_a_killed_fit_resumes_to_the_uninterrupted_model(images, tmp_path, monkeypatch):
+    import unseg.train.loop as loop
+
+    whole = methods.create("air", epochs=3, **QUICK).fit(images)
+    ckpt = tmp_path / "air.ckpt"
+    saved = loop._save_checkpoint
+    calls = []
+
+    def save_then_die(path, payload):
+        saved(path, payload)
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed right after its second epoch
+
+    monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        methods.create("air", epochs=3, checkpoint=str(ckpt), **QUICK).fit(images)
+    monkeypatch.setattr(loop, "_save_checkpoint", saved)
+    resumed = methods.create("air", epochs=3, checkpoint=str(ckpt), **QUICK).fit(images)
+    for key, value in whole.segmenter_.items():
+        assert np.array_equal(value.numpy(), resumed.segmenter_[key].numpy()), key
+    with pytest.raises(Exception, match="other parameters"):
+        methods.create("air", epochs=4, checkpoint=str(ckpt), **QUICK).fit(images)
+
+
+def test_fit_and_segment_from_the_command_line(images, tmp_path):
+    data = tmp_path / "data"
+    for i, image in enumerate(images[:10]):
+        write_image(data / f"im{i}.png", image)
+    model = tmp_path / "cirs.pt"
+    assert main(["fit", "cirs", str(data), "--out", str(model), "--epochs", "1", "--k", "3",
+                 "--input-size", "16", "--batch-size", "4"]) == 0
+    assert model.exists() and not (tmp_path / "cirs.pt.ckpt").exists()
+    out = tmp_path / "labels"
+    assert main(["segment", "cirs", str(data), "--model", str(model), "--out", str(out)]) == 0
+    labels = read_label_map(out / "im0.png")
+    assert labels.shape == (32, 32) and labels.max() < 3
+
+
+def test_dfc_separates_two_colours():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((32, 32), int)
+    truth[:, 12:] = 1
+    image = np.clip(np.array([[200, 60, 50], [40, 80, 210]])[truth]
+                    + rng.normal(0, 8, (32, 32, 3)), 0, 255).astype(np.uint8)
+    labels = methods.create("dfc", max_iter=60, min_labels=2).predict(image)
+    # from 100 possible labels to a few, each colour mostly one label, the two labels differ
+    assert labels.max() < 8
+    left = np.bincount(labels[truth == 0]).argmax()
+    right = np.bincount(labels[truth == 1]).argmax()
+    assert left != right
+    assert (labels[truth == 0] == left).mean() > 0.6 and (labels[truth == 1] == right).mean() > 0.6
