@@ -9,8 +9,9 @@ Part 1: sky-and-fruit scenes (64 px, 4 classes) from `unseg.data.synthetic`; eac
 trained on the training split (labels never seen, best epoch by the held-out loss) and scored on
 the test split with Hungarian matching per image (scope image, K = 4), as the thesis reports,
 and over the whole split (scope dataset). dfc trains on each test image alone; the colour
-baselines are fitted on the test split ("fit s" is then their time for the whole split). Part 2: the same methods fitted on the real H&E
-patches of --real (labels never seen) and scored on them.
+baselines are fitted on the test split ("fit s" is then their time for the whole split).
+Part 2: the same methods fitted on the real H&E patches of --real (labels never seen) and
+scored on them.
 """
 
 from __future__ import annotations

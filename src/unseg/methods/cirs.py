@@ -404,7 +404,14 @@ class DFCSegmenter(Segmenter):
     def __init__(self, *, max_labels: int = 100, min_labels: int = 3, max_iter: int = 100,
                  continuity: float = 5.0, lr: float = 0.1, width: int = 32,
                  device: str = "cpu", random_state: int | None = 0) -> None:
-        self._set_params(locals())
+        self.max_labels = max_labels
+        self.min_labels = min_labels
+        self.max_iter = max_iter
+        self.continuity = continuity
+        self.lr = lr
+        self.width = width
+        self.device = device
+        self.random_state = random_state
 
     def _predict(self, image: Image) -> LabelMap:
         import torch
