@@ -41,8 +41,9 @@ def _patch_label(labels: np.ndarray, at: tuple[int, int]) -> int:
 @pytest.mark.parametrize("name", ["dsm", "acseg"])
 @pytest.mark.parametrize("cluster", ["kmeans", "otc", "abc"])
 def test_the_same_region_gets_the_same_label_in_every_image(name, cluster, images):
-    params = {"n_segments": 2} if name == "dsm" else {"n_prototypes": 2, "acg_epochs": 10}
-    segmenter = methods.create(name, k=3, cluster=cluster, random_state=0, **params)
+    params = {"n_segments": 2} if name == "dsm" else {"n_prototypes": 2, "acg_epochs": 5}
+    segmenter = methods.create(name, k=3, cluster=cluster, abc_epochs=25, random_state=0,
+                               **params)
     segmenter.fit(images)
     a, b = (segmenter.predict(im) for im in images)
     assert _patch_label(a, PATCH_A) == _patch_label(b, PATCH_B)
@@ -86,7 +87,7 @@ def test_fit_then_segment_from_the_command_line(images, tmp_path):
     assert _patch_label(a, PATCH_A) == _patch_label(b, PATCH_B)
     out2 = tmp_path / "acseg"
     assert main(["segment", "acseg", str(data), "--out", str(out2), "--k", "3", "--cluster",
-                 "abc", "--no-standardize", "--acg-epochs", "2"]) == 0
+                 "abc", "--no-standardize", "--acg-epochs", "2", "--abc-epochs", "25"]) == 0
     assert read_label_map(out2 / "im1.png").shape == (96, 96)
 
 
