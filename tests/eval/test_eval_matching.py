@@ -85,3 +85,11 @@ def test_bad_confusion_raises(confusion):
 def test_identity_keeps_class_ids_and_unmatches_ids_beyond_the_classes() -> None:
     confusion = np.array([[0, 5], [7, 0], [1, 1]])  # cluster 0 is all class 1: identity ignores it
     np.testing.assert_array_equal(match(confusion, "identity"), [0, 1, -1])
+
+
+def test_foreground_matching_takes_the_cluster_most_frequent_under_the_foreground():
+    confusion = np.array([[50, 3], [10, 9], [40, 5], [0, 0]])  # clusters x {0, 1}
+    assert match(confusion, "foreground").tolist() == [0, 1, 0, 0]
+    assert match(np.array([[5, 0], [7, 0]]), "foreground").tolist() == [0, 0]
+    with pytest.raises(ParameterError, match="binary"):
+        match(np.ones((3, 3)), "foreground")

@@ -97,12 +97,15 @@ def test_matches_sklearn_on_mapped_prediction(method, seed):
     gt = rng.integers(0, 4, (40, 40))
     # clusters loosely follow the classes (with noise); cluster 4 is extra
     pred = np.where(rng.random(gt.shape) < 0.6, (gt + 1) % 4, rng.integers(0, 5, gt.shape))
+    n_classes = 4
+    if method == "foreground":  # a binary protocol: class 1 against the rest
+        gt, n_classes = (gt == 1).astype(gt.dtype), 2
     gt[rng.random(gt.shape) < 0.1] = 255
     confusion = confusion_matrix(pred, gt)
     mapping = match(confusion, method)
     valid = gt != 255
     y_true, y_pred = gt[valid], mapping[pred[valid]]  # -1 (unmatched) predicts no class
-    labels = list(range(4))
+    labels = list(range(n_classes))
     np.testing.assert_allclose(
         iou_per_class(confusion, mapping),
         jaccard_score(y_true, y_pred, labels=labels, average=None),

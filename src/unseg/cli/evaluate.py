@@ -10,12 +10,15 @@ EXAMPLES = """\
 examples:
   unseg evaluate --pred labels/ --gt ../shared/data/wsss4luad-val
   unseg evaluate --pred labels/ --gt masks/ --match majority --scope image --json metrics.json
+  unseg evaluate --pred vessels/ --gt ../shared/data/drive-train --match foreground --scope image
 
 Predictions OUT/<name>.png are paired with masks of the same name (--gt is a folder of masks
 or a dataset folder holding mask/). Clusters are matched to classes once: over the whole
 dataset (--scope dataset, the protocol for labels consistent across images) or per image.
 Mask id 255 is ignored. Binary tasks (classes 0 and 1) also get Dice, Hausdorff, HD95, SSIM,
-ERGAS and RMSE. Definitions: docs/metrics.md.
+ERGAS and RMSE. --match foreground is the binary protocol of CUTS, guided by the ground truth:
+the cluster most frequent under the foreground mask is the foreground, every other cluster the
+background (use it with --scope image for per-image clusters). Definitions: docs/metrics.md.
 """
 
 

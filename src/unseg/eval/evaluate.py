@@ -101,6 +101,15 @@ class EvaluationResult:
             f"{self.n_images} images, {self.n_clusters} clusters, "
             f"{len(self.failures)} failures.",
             "",
+        ]
+        if self.match == "foreground":
+            lines += [
+                "Ground-truth guided (the binary protocol of CUTS): the cluster most frequent "
+                "under the ground-truth foreground is taken as the foreground, all others as "
+                "background; these figures used the labels to pick that cluster.",
+                "",
+            ]
+        lines += [
             "| class | IoU | F1 | pixels |",
             "|---:|---:|---:|---:|",
         ]

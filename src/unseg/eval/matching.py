@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from unseg.errors import ParameterError
 
-MATCH_METHODS = ("hungarian", "majority", "majority-normalized", "identity")
+MATCH_METHODS = ("hungarian", "majority", "majority-normalized", "identity", "foreground")
 """Names accepted by :func:`match`."""
 
 
@@ -44,7 +44,7 @@ def match(confusion: ArrayLike, method: str) -> NDArray[np.int64]:
     ----------
     confusion : array_like, shape (K, C)
         Pixel counts, rows = clusters, columns = classes (:func:`confusion_matrix`).
-    method : {"hungarian", "majority", "majority-normalized", "identity"}
+    method : {"hungarian", "majority", "majority-normalized", "identity", "foreground"}
         ``"hungarian"``: one-to-one assignment maximising the matched pixel count
         (:func:`scipy.optimize.linear_sum_assignment`); with ``K > C`` the ``K - C`` clusters
         left over are unmatched. ``"majority"``: each cluster to its most frequent class
@@ -52,7 +52,9 @@ def match(confusion: ArrayLike, method: str) -> NDArray[np.int64]:
         pixel total, then each cluster goes to its largest entry, so a small class can win a
         cluster it covers well. Ties go to the smallest class id. ``"identity"``: the
         predictions are class ids already (from a probe trained with labels): cluster ``k`` is
-        class ``k``, and ids with no class are unmatched.
+        class ``k``, and ids with no class are unmatched. ``"foreground"``: the binary protocol
+        of CUTS, guided by the ground truth: the one cluster with the most pixels of class 1
+        is the foreground (class 1), every other cluster is class 0.
 
     Returns
     -------
@@ -64,11 +66,22 @@ def match(confusion: ArrayLike, method: str) -> NDArray[np.int64]:
     Raises
     ------
     ParameterError
-        If ``method`` is unknown or ``confusion`` is not a 2-D matrix of counts.
+        If ``method`` is unknown, ``confusion`` is not a 2-D matrix of counts, or
+        ``"foreground"`` is asked for with more than two classes.
     """
     check_match_method(method)
     confusion = as_confusion(confusion)
     mapping = np.full(confusion.shape[0], -1, dtype=np.int64)
+    if method == "foreground":
+        if confusion.shape[1] > 2:
+            raise ParameterError(
+                "match 'foreground' is for binary ground truth (classes 0 and 1); received "
+                f"{confusion.shape[1]} classes. Fix: use hungarian or majority matching."
+            )
+        mapping[:] = 0
+        if confusion.shape[1] == 2 and confusion[:, 1].any():
+            mapping[int(np.argmax(confusion[:, 1]))] = 1
+        return mapping
     if method == "identity":
         ids = np.arange(confusion.shape[0])
         return np.where(ids < confusion.shape[1], ids, -1).astype(np.int64)
