@@ -14,11 +14,17 @@ examples:
   unseg segment kmeans-color slide_tiles/ --out labels/ --k 6
   unseg segment kmeans-color-dataset ../shared/data/wsss4luad-val --out labels/ --k 4
   unseg segment kmeans-color-dataset new_tiles/ --model colours.pkl --out labels/
+  unseg fit cuts ../shared/data/drive-train --out cuts.pt --epochs 20
+  unseg segment cuts ../shared/data/drive-train --model cuts.pt --out levels/ --cluster diffusion
   unseg segment slic --help          (the options of one method)
 
 INPUT is an image file or a folder of images; a folder holding img/ (and mask/) uses img/.
 Writes OUT/<name>.png (one class id per pixel) and OUT/<name>_overlay.png. Methods that learn
-from the images are fitted on the inputs first unless --model names a file from `unseg fit`.
+from the images are fitted on the inputs first unless --model names a file from `unseg fit`;
+with --model, only the options that act at prediction time may be given (for cuts: --cluster,
+--k, --level, --max-clusters, --n-landmarks, --device). Multigranular methods (cuts with
+--cluster diffusion) also write every level, OUT/<name>_level<N>.png (0 = coarsest), and
+OUT/<name>_levels.json (segments per level, how long each lasted, the level chosen).
 A file that cannot be read is reported and skipped; the exit code is then 1.
 """
 
@@ -56,12 +62,17 @@ def make_segmenter(method: str, params: dict[str, Any], model: Path | None) -> S
             f"{model} holds a fitted {segmenter.name!r} segmenter, not {method!r}. "
             f"Fix: run `unseg segment {segmenter.name} ... --model {model}`."
         )
-    if params:
+    fixed = [k for k in params if k not in segmenter.predict_params]
+    if fixed:
+        changeable = ", ".join("--" + k.replace("_", "-") for k in segmenter.predict_params)
         raise ParameterError(
             f"the parameters of {method} come from {model}; drop "
-            + ", ".join("--" + k.replace("_", "-") for k in params)
+            + ", ".join("--" + k.replace("_", "-") for k in fixed)
             + " or fit a new model."
+            + (f" With --model only {changeable} can change." if changeable else "")
         )
+    for name, value in params.items():
+        setattr(segmenter, name, value)
     return segmenter
 
 

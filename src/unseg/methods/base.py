@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import pickle
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -29,6 +30,20 @@ MODEL_FORMAT = "unseg-model"
 MODEL_FORMAT_VERSION = 1
 
 
+@dataclass
+class Hierarchy:
+    """The label maps of a multigranular method for one image, coarse to fine."""
+
+    #: (H, W) int32 label maps, coarse to fine; each finer one only splits segments.
+    levels: list[LabelMap]
+    #: How long each level lasted in the method's own scale (for diffusion condensation: the
+    #: steps before its next merge); the longest-lasting levels are where the number of
+    #: segments plateaus.
+    persistence: list[int]
+    #: The index of the level ``predict`` returns.
+    chosen: int
+
+
 class Segmenter:
     """Base class of every registered method.
 
@@ -41,6 +56,8 @@ class Segmenter:
     _constraints: ClassVar[dict[str, Constraint]] = {}
     #: Parameters that make the method quick on tiny images, for the conformance test.
     test_params: ClassVar[dict[str, Any]] = {}
+    #: Parameters that only affect prediction: a fitted model takes new values for them.
+    predict_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -120,6 +137,21 @@ class Segmenter:
     def predict_batch(self, images: Iterable[Image]) -> list[LabelMap]:
         """Segment several images; methods that batch faster override this."""
         return [self.predict(image) for image in images]
+
+    @property
+    def multigranular(self) -> bool:
+        """Whether :meth:`hierarchy` gives several levels with the current parameters."""
+        return False
+
+    def hierarchy(self, image: Image) -> Hierarchy:
+        """The coarse-to-fine label maps of one image, for multigranular methods."""
+        raise ParameterError(
+            f"{self.name} gives one label map per image, not a hierarchy of levels."
+        )
+
+    def predict_levels(self, image: Image) -> list[LabelMap]:
+        """The label maps of one image, coarse to fine (multigranular methods)."""
+        return self.hierarchy(image).levels
 
     def _fit(self, images: Iterable[Image]) -> None:
         raise NotImplementedError

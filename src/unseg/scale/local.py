@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -83,10 +84,13 @@ def segment_samples(
 ) -> SegmentRun:
     """Fit ``segmenter`` on the samples (when it learns and ``fit``), then segment each one.
 
-    Writes ``out/<id>.png`` label maps and, with ``overlays``, ``out/<id>_overlay.png``.
+    Writes ``out/<id>.png`` label maps and, with ``overlays``, ``out/<id>_overlay.png``. A
+    multigranular segmenter also writes each level, ``out/<id>_level<N>.png`` (coarse to
+    fine), and ``out/<id>_levels.json``: segments per level, how long each level lasted, and
+    the index of the level written as ``out/<id>.png``.
     Unreadable images are reported, recorded in the returned run and skipped.
     """
-    from unseg.io import output_dir, read_image, write_label_map, write_overlay
+    from unseg.io import atomic_write, output_dir, read_image, write_label_map, write_overlay
 
     run = SegmentRun()
     output_dir(out)
@@ -103,8 +107,19 @@ def segment_samples(
             run.failures.add(sample.id, error)
             continue
         start = time.perf_counter()
-        labels = segmenter.predict(image)
+        if segmenter.multigranular:
+            found = segmenter.hierarchy(image)
+            labels = found.levels[found.chosen]
+        else:
+            labels = segmenter.predict(image)
         run.predict_seconds += time.perf_counter() - start
+        if segmenter.multigranular:
+            for number, level in enumerate(found.levels):
+                write_label_map(out / f"{sample.id}_level{number}.png", level)
+            summary = {"segments": [int(level.max()) + 1 for level in found.levels],
+                       "persistence": found.persistence, "chosen": found.chosen}
+            with atomic_write(out / f"{sample.id}_levels.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1) + "\n")
         write_label_map(out / f"{sample.id}.png", labels)
         if overlays:
             write_overlay(out / f"{sample.id}_overlay.png", image, labels)
