@@ -1,0 +1,94 @@
+"""Landmarks, diffusion-map k-means and diffusion condensation on points with known clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from unseg.cluster.diffusion import condense, diffusion_kmeans, landmarks
+from unseg.errors import ParameterError
+
+
+def blobs(n_per: int = 150, spread: float = 0.5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0], [6, 0], [0, 6], [6, 6]], float)
+    x = np.concatenate([c + rng.normal(size=(n_per, 2)) * spread for c in centres])
+    return x, np.repeat(np.arange(4), n_per)
+
+
+def test_landmarks_summarise_every_point_with_its_nearest_landmark():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 6)).astype(np.float32)
+    marks = landmarks(x, 64)
+    assert len(marks.centres) <= 64 and marks.weights.sum() == len(x)
+    assert np.array_equal(np.bincount(marks.assignment), marks.weights)
+    d = ((x[:, None] - marks.centres[None]) ** 2).sum(-1)
+    # each landmark is the mean of its points, and nearly every point's nearest landmark
+    assert (d.argmin(1) == marks.assignment).mean() > 0.9
+    np.testing.assert_allclose(marks.centres[3], x[marks.assignment == 3].mean(0), atol=1e-5)
+
+
+def test_few_distinct_points_are_their_own_landmarks():
+    x = np.repeat(np.eye(3, dtype=np.float32), [5, 1, 7], axis=0)
+    marks = landmarks(x, 10)
+    assert sorted(marks.weights.tolist()) == [1, 5, 7]
+    assert np.array_equal(marks.centres[marks.assignment], x)
+
+
+def test_diffusion_kmeans_finds_the_blobs_and_respects_weights():
+    x, truth = blobs()
+    assert adjusted_rand_score(truth, diffusion_kmeans(x, 4)) == 1.0
+    # one point standing for many: the weighted result equals the one on repeated points
+    marks = landmarks(x, 40)
+    labels = diffusion_kmeans(marks.centres, 4, weights=marks.weights)[marks.assignment]
+    assert adjusted_rand_score(truth, labels) > 0.95
+
+
+def test_condensation_levels_only_merge_and_end_in_one_cluster():
+    x, truth = blobs(60)
+    result = condense(x)
+    counts = result.n_clusters
+    assert counts[0] == len(x) and counts[-1] == 1
+    assert (np.diff(counts) < 0).all() and (np.diff(result.steps) > 0).all()
+    for finer, coarser in zip(result.labels[:-1], result.labels[1:], strict=True):
+        pairs = np.unique(np.stack([finer, coarser]), axis=1)
+        # each cluster of a level lies inside one cluster of the next
+        assert len(np.unique(pairs[0])) == pairs.shape[1]
+
+
+def test_the_longest_plateau_and_the_persistent_segments_are_the_blobs():
+    x, truth = blobs()
+    result = condense(x)
+    best = result.plateaus(max_clusters=50)[0]
+    assert result.n_clusters[best] == 4
+    assert adjusted_rand_score(truth, result.labels[best]) == 1.0
+    assert adjusted_rand_score(truth, result.persistent(max_clusters=50)) == 1.0
+
+
+def test_persistence_prefers_the_segments_that_last():
+    # two tight pairs of blobs: the pairs last longer than the four blobs, so they win
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 0], [1.5, 0], [40, 0], [41.5, 0]], float)
+    x = np.concatenate([c + rng.normal(size=(80, 2)) * 0.1 for c in centres])
+    result = condense(x)
+    pairs = np.repeat([0, 0, 1, 1], 80)
+    assert adjusted_rand_score(pairs, result.persistent(max_clusters=20)) == 1.0
+    assert result.n_clusters[result.plateaus(20)[0]] == 2
+
+
+def test_weights_pull_the_diffusion():
+    # a heavy point drags a light one: condensing with weights equals condensing the repeats
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]])
+    weighted = condense(x, weights=np.array([50.0, 1.0, 1.0]))
+    repeated = condense(np.repeat(x, [50, 1, 1], axis=0))
+    assert np.array_equal(weighted.n_clusters[1:], repeated.n_clusters[1:])
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ParameterError, match="weights"):
+        condense(np.zeros((3, 2)), weights=np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ParameterError, match="growth"):
+        condense(np.eye(3), growth=1.0)
+    with pytest.raises(ParameterError, match="non-empty"):
+        landmarks(np.zeros((0, 3)), 4)
