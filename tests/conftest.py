@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,32 @@ def synthetic_slide(tmp_path_factory: pytest.TempPathFactory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture
+def killed_after(monkeypatch: pytest.MonkeyPatch
+                 ) -> Callable[[int], AbstractContextManager[None]]:
+    """``with killed_after(n): fit(...)``: training stops as if killed right after writing its
+    n-th checkpoint (the block must be stopped so)."""
+    import unseg.train.loop as loop
+
+    save = loop._save_checkpoint
+
+    @contextmanager
+    def kill(n_saves: int) -> Iterator[None]:
+        calls = []
+
+        def save_then_die(path: Path, payload: dict) -> None:
+            save(path, payload)
+            calls.append(path)
+            if len(calls) == n_saves:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(loop, "_save_checkpoint", save)
+
+    return kill

@@ -49,24 +49,11 @@ def test_best_held_out_epoch_is_kept(images):
     assert history["best_epoch"] == int(np.argmin(history["val_loss"]))
 
 
-def test_a_killed_fit_resumes_to_the_uninterrupted_model(images, tmp_path, monkeypatch):
-    import unseg.train.loop as loop
-
+def test_a_killed_fit_resumes_to_the_uninterrupted_model(images, tmp_path, killed_after):
     whole = methods.create("air", epochs=3, **QUICK).fit(images)
     ckpt = tmp_path / "air.ckpt"
-    saved = loop._save_checkpoint
-    calls = []
-
-    def save_then_die(path, payload):
-        saved(path, payload)
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # killed right after its second epoch
-
-    monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(2):  # killed right after its second epoch
         methods.create("air", epochs=3, checkpoint=str(ckpt), **QUICK).fit(images)
-    monkeypatch.setattr(loop, "_save_checkpoint", saved)
     resumed = methods.create("air", epochs=3, checkpoint=str(ckpt), **QUICK).fit(images)
     for key, value in whole.segmenter_.items():
         assert np.array_equal(value.numpy(), resumed.segmenter_[key].numpy()), key
