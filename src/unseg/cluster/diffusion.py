@@ -97,7 +97,7 @@ def landmarks(x: NDArray[np.floating], n: int, *, iterations: int = 5,
     weights = np.bincount(assignment).astype(np.float64)
     if len(distinct) <= n and len(sample) == len(x):
         return Landmarks(centres[used], weights, assignment)
-    sums = _group_sums(assignment, x.astype(np.float64), len(used))
+    sums = _group_sums(assignment, x, len(used))
     return Landmarks((sums / weights[:, None]).astype(np.float32), weights, assignment)
 
 
