@@ -1,0 +1,220 @@
+"""CUTS: training speed, diffusion condensation time and memory, quality beside the baselines.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/cuts.py [--epochs 50] [--data ../shared/data]
+        [--sizes 64,128,256,512] [--dense-seconds 300] [--parts condense,quality]
+
+Part 1 (train, always): `cuts` is fitted on each dataset (no labels) for --epochs epochs;
+seconds per epoch and per image-epoch (an epoch takes one crop from every training image).
+Part 2 (condense): a DRIVE image resized to S x S is embedded by the model fitted on DRIVE;
+diffusion condensation of its S^2 pixel embeddings runs to one cluster, ours on 1,000 weighted
+landmarks and the dense kernel on every pixel (as the reference implementation does), the
+latter only where its matrices fit in 16 GiB, in a child process stopped after --dense-seconds.
+Peak memory is the most NumPy held at once (tracemalloc), landmarks included; for the dense
+kernel it is measured over one step (every step allocates the same matrices).
+Part 3 (quality): each dataset's images segmented by the model fitted on them, beside the
+classical baselines. mni-brain-dev and wsss4luad-val: Hungarian mIoU, per image and over the
+dataset (cuts labels are per image, so its dataset-scope figure only shows how far ids agree
+by chance); k = the number of classes for the methods that take one. drive-train: the binary
+protocol of CUTS (ground-truth guided: the cluster most frequent under the vessel mask is the
+foreground), per image, with each method's default granularity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from unseg import methods
+from unseg.data import discover
+from unseg.eval import evaluate
+from unseg.io import read_image, read_label_map
+
+DATASETS = {"mni-brain-dev": 4, "drive-train": 2, "wsss4luad-val": 4}
+BASELINES = ("kmeans-color", "kmeans-color-dataset", "felzenszwalb", "slic", "watershed")
+CLUSTERINGS = ("kmeans", "diffusion", "persistent")
+DENSE_BYTES = 16 * 2**30  # the dense kernel holds about 4 N x N float64 matrices at once
+
+
+def _load(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    samples = discover([folder])
+    return ([read_image(s.image) for s in samples],
+            [read_label_map(s.mask) for s in samples if s.mask is not None])
+
+
+def _fit(images: list[np.ndarray], epochs: int) -> tuple[methods.Segmenter, float]:
+    start = time.perf_counter()
+    model = methods.create("cuts", epochs=epochs, patience=None).fit(images)
+    return model, time.perf_counter() - start
+
+
+def _with(model: methods.Segmenter, **params: object) -> methods.Segmenter:
+    out = methods.create("cuts", **(model.get_params() | params))
+    out.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+    return out
+
+
+def part_train(data: Path, epochs: int) -> dict[str, methods.Segmenter]:
+    models = {}
+    print(f"\nTraining cuts, {epochs} epochs (no early stop), CPU\n")
+    print("| dataset | images | image size | s / epoch | s / image-epoch | total s |")
+    print("|---|---|---|---|---|---|")
+    for name in DATASETS:
+        images, _ = _load(data / name)
+        model, seconds = _fit(images, epochs)
+        models[name] = model
+        per_epoch = float(np.mean(model.history_["epoch_seconds"]))
+        # the held-out images are not trained on: count the training images only
+        n_train = len(images) - round(len(images) * model.validation_fraction)
+        size = "x".join(str(s) for s in images[0].shape[:2])
+        print(f"| {name} | {len(images)} | {size} | {per_epoch:.2f} | "
+              f"{per_epoch / max(n_train, 1):.3f} | {seconds:.0f} |")
+    return models
+
+
+def _peak_mib(run) -> tuple[float, float]:
+    """Seconds and peak MiB NumPy held while ``run()`` ran."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        run()
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return seconds, peak
+
+
+def _dense(z: np.ndarray, limit: float) -> str:
+    """The dense kernel on every pixel: peak memory from one step, time of a full run in a
+    child process stopped after ``limit`` seconds."""
+    from unseg.cluster.diffusion import condense
+    from unseg.errors import ParameterError
+
+    def one_step() -> None:
+        try:
+            condense(z, max_steps=1)
+        except ParameterError:  # more than one cluster left after one step, as expected
+            pass
+
+    _, peak = _peak_mib(one_step)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "z.npy"
+        np.save(path, z)
+        code = ("import sys, time, numpy as np; from unseg.cluster.diffusion import condense; "
+                "z = np.load(sys.argv[1]); t = time.perf_counter(); r = condense(z); "
+                "print(time.perf_counter() - t, len(r.steps))")
+        try:
+            out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                                 text=True, timeout=limit, check=True).stdout.split()
+        except subprocess.TimeoutExpired:
+            return f"> {limit:.0f} | {peak:.0f} | did not finish in {limit:.0f} s"
+    return f"{float(out[0]):.1f} | {peak:.0f} | {out[1]} levels"
+
+
+def part_condense(data: Path, model: methods.Segmenter, sizes: list[int], limit: float) -> None:
+    from skimage.transform import resize
+
+    from unseg.cluster.diffusion import condense, landmarks
+
+    image = read_image(sorted((data / "drive-train" / "img").glob("*.png"))[0])
+    print("\nDiffusion condensation of one image's pixel embeddings (DRIVE, resized), to one "
+          "cluster\n")
+    print("| pixels | landmarks: s | peak MiB | levels | dense kernel: s | peak MiB | |")
+    print("|---|---|---|---|---|---|---|")
+    for size in sizes:
+        small = (resize(image, (size, size), anti_aliasing=True) * 255).astype(np.uint8)
+        z = model.embed(small).reshape(size * size, -1)
+        z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        levels: list[int] = []
+
+        def ours(z: np.ndarray = z, levels: list[int] = levels) -> None:
+            marks = landmarks(z, 1000)
+            levels.append(len(condense(marks.centres, weights=marks.weights).steps))
+
+        seconds, peak = _peak_mib(ours)
+        need = 4 * (size * size) ** 2 * 8
+        if need <= DENSE_BYTES:
+            dense = _dense(z, limit)
+        else:
+            dense = f"- | - | not run: needs about {need / 2**30:.0f} GiB"
+        print(f"| {size}^2 = {size * size} | {seconds:.2f} | {peak:.0f} | {levels[0]} | "
+              f"{dense} |")
+
+
+def _score(preds: list[np.ndarray], gts: list[np.ndarray], match: str, scope: str):
+    return evaluate(range(len(preds)), lambda i: (preds[i], gts[i]), match=match, scope=scope)
+
+
+def part_quality(data: Path, models: dict[str, methods.Segmenter]) -> None:
+    for name, n_classes in DATASETS.items():
+        images, gts = _load(data / name)
+        runs: list[tuple[str, list[np.ndarray], float]] = []
+        binary = n_classes == 2
+        for cluster in CLUSTERINGS:
+            params: dict[str, object] = {"cluster": cluster}
+            if not binary:
+                params["k"] = n_classes
+            segmenter = _with(models[name], **params)
+            start = time.perf_counter()
+            preds = [segmenter.predict(im) for im in images]
+            runs.append((f"cuts {cluster}", preds, time.perf_counter() - start))
+        for baseline in BASELINES:
+            takes_k = "k" in methods.get(baseline).param_names()
+            params = {"k": n_classes} if takes_k and not binary else {}
+            segmenter = methods.create(baseline, **params)
+            start = time.perf_counter()
+            preds = segmenter.fit(images).predict_batch(images)
+            runs.append((baseline, preds, time.perf_counter() - start))
+        if binary:
+            print(f"\n{name}: binary protocol of CUTS (ground-truth guided), per image, mean "
+                  f"over {len(images)} images\n")
+            print("| method | clusters (mean) | Dice | Hausdorff | SSIM | ERGAS | RMSE | s |")
+            print("|---|---|---|---|---|---|---|---|")
+            for method, preds, seconds in runs:
+                result = _score(preds, gts, "foreground", "image")
+                b = result.binary or {}
+                clusters = np.mean([p.max() + 1 for p in preds])
+                print(f"| {method} | {clusters:.0f} | {b['dice']:.3f} | {b['hausdorff']:.1f} | "
+                      f"{b['ssim']:.3f} | {b['ergas']:.2f} | {b['rmse']:.3f} | {seconds:.0f} |")
+        else:
+            print(f"\n{name}: Hungarian mIoU, {len(images)} images, k = {n_classes} where a "
+                  "method takes one\n")
+            print("| method | clusters (mean) | mIoU image scope | mIoU dataset scope | s |")
+            print("|---|---|---|---|---|")
+            for method, preds, seconds in runs:
+                image = _score(preds, gts, "hungarian", "image").miou
+                dataset = _score(preds, gts, "hungarian", "dataset").miou
+                clusters = np.mean([p.max() + 1 for p in preds])
+                print(f"| {method} | {clusters:.0f} | {image:.3f} | {dataset:.3f} | "
+                      f"{seconds:.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--sizes", default="64,128,256,512")
+    parser.add_argument("--dense-seconds", type=float, default=300.0)
+    parser.add_argument("--parts", default="condense,quality",
+                        help="what to run after training: condense, quality or both")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    models = part_train(args.data, args.epochs)
+    if "condense" in parts:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        part_condense(args.data, models["drive-train"], sizes, args.dense_seconds)
+    if "quality" in parts:
+        part_quality(args.data, models)
+
+
+if __name__ == "__main__":
+    main()
