@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/cirs.py [--n-train 2000] [--n-test 300] [--epochs 10]
-        [--real ../shared/data/wsss4luad-val]
+        [--real ../shared/data/wsss4luad-val] [--parts synthetic,real]
 
 Part 1: sky-and-fruit scenes (64 px, 4 classes) from `unseg.data.synthetic`; each network is
 trained on the training split (labels never seen, best epoch by the held-out loss) and scored on
@@ -58,6 +58,35 @@ def _table(title: str, rows: list[tuple[str, float, float, float]]) -> None:
         print(f"| {name} | {image:.3f} | {dataset:.3f} | {seconds:.0f} |")
 
 
+def _synthetic(names: list[str], n_train: int, n_test: int, epochs: int) -> None:
+    def scene(split: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return sky_and_fruit(64, random_state=np.random.default_rng([split, i]))
+
+    train = [scene(0, i)[0] for i in range(n_train)]
+    scenes = [scene(2, i) for i in range(n_test)]
+    test, masks = [s[0] for s in scenes], [s[1] for s in scenes]
+    rows = []
+    for name in names:
+        preds, seconds = _run(name, train if name in NETWORKS else test, test, epochs)
+        rows.append((name, _score(preds, masks, "image"), _score(preds, masks, "dataset"),
+                     seconds))
+    _table(f"Sky and fruit: {n_train} training scenes, {n_test} test scenes, at most "
+           f"{epochs} epochs, Hungarian matching, K = 4", rows)
+
+
+def _real(names: list[str], folder: Path, epochs: int) -> None:
+    samples = discover([folder])
+    images = [read_image(s.image) for s in samples]
+    gts = [read_label_map(s.mask) for s in samples if s.mask is not None]
+    rows = []
+    for name in names:
+        preds, seconds = _run(name, images, images, epochs)
+        rows.append((name, _score(preds, gts, "image"), _score(preds, gts, "dataset"),
+                     seconds))
+    _table(f"{folder} ({len(images)} H&E patches, fitted on themselves), Hungarian "
+           "matching, K = 4", rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=2000)
@@ -66,34 +95,15 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=Path("../shared/data/wsss4luad-val"))
     parser.add_argument("--methods", default=",".join(NETWORKS + PER_IMAGE),
                         help="comma-separated subset of the methods")
+    parser.add_argument("--parts", default="synthetic,real",
+                        help="synthetic (part 1), real (part 2) or both")
     args = parser.parse_args()
     names = [n for n in args.methods.split(",") if n]
-
-    def scene(split: int, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return sky_and_fruit(64, random_state=np.random.default_rng([split, i]))
-
-    train = [scene(0, i)[0] for i in range(args.n_train)]
-    scenes = [scene(2, i) for i in range(args.n_test)]
-    test, masks = [s[0] for s in scenes], [s[1] for s in scenes]
-    rows = []
-    for name in names:
-        preds, seconds = _run(name, train if name in NETWORKS else test, test, args.epochs)
-        rows.append((name, _score(preds, masks, "image"), _score(preds, masks, "dataset"),
-                     seconds))
-    _table(f"Sky and fruit: {args.n_train} training scenes, {args.n_test} test scenes, at most "
-           f"{args.epochs} epochs, Hungarian matching, K = 4", rows)
-
-    if args.real.is_dir():
-        samples = discover([args.real])
-        images = [read_image(s.image) for s in samples]
-        gts = [read_label_map(s.mask) for s in samples if s.mask is not None]
-        rows = []
-        for name in names:
-            preds, seconds = _run(name, images, images, args.epochs)
-            rows.append((name, _score(preds, gts, "image"), _score(preds, gts, "dataset"),
-                         seconds))
-        _table(f"{args.real} ({len(images)} H&E patches, fitted on themselves), Hungarian "
-               "matching, K = 4", rows)
+    parts = args.parts.split(",")
+    if "synthetic" in parts:
+        _synthetic(names, args.n_train, args.n_test, args.epochs)
+    if "real" in parts and args.real.is_dir():
+        _real(names, args.real, args.epochs)
 
 
 if __name__ == "__main__":
