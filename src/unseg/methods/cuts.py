@@ -52,8 +52,10 @@ def _crop(x: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
 
 @register("cuts")
 class CUTSSegmenter(Segmenter):
-    """CUTS: a contrastive + reconstruction pixel encoder, then multigranular clustering
-    (k-means on a diffusion map, diffusion condensation levels, persistent structures).
+    """CUTS: a contrastive + reconstruction pixel encoder, then multigranular clustering.
+
+    Each image's pixel embeddings are clustered by k-means on a diffusion map, by diffusion
+    condensation (every level) or into persistent structures; ids are per image.
 
     Parameters
     ----------
