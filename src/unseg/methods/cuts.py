@@ -308,8 +308,8 @@ class CUTSSegmenter(Segmenter):
         counts = result.n_clusters
         kept = [lv for lv in range(len(counts) - 1, -1, -1)
                 if 2 <= counts[lv] <= self.max_clusters]
-        if not kept:  # one segment at every level, or none coarse enough: the coarsest
-            kept = [len(counts) - 1 if counts[-1] <= self.max_clusters else 0]
+        if not kept:  # no level between 2 and max_clusters segments: the single cluster
+            kept = [len(counts) - 1]
         shape = np.asarray(image).shape[:2]
         levels = [result.labels[lv][marks.assignment].reshape(shape).astype(np.int32)
                   for lv in kept]
