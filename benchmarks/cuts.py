@@ -56,12 +56,6 @@ def _fit(images: list[np.ndarray], epochs: int) -> tuple[methods.Segmenter, floa
     return model, time.perf_counter() - start
 
 
-def _with(model: methods.Segmenter, **params: object) -> methods.Segmenter:
-    out = methods.create("cuts", **(model.get_params() | params))
-    out.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
-    return out
-
-
 def part_train(data: Path, epochs: int) -> dict[str, methods.Segmenter]:
     models = {}
     print(f"\nTraining cuts, {epochs} epochs (no early stop), CPU\n")
@@ -159,11 +153,11 @@ def part_quality(data: Path, models: dict[str, methods.Segmenter]) -> None:
         images, gts = _load(data / name)
         runs: list[tuple[str, list[np.ndarray], float]] = []
         binary = n_classes == 2
+        segmenter = models[name]
+        if not binary:
+            segmenter.k = n_classes
         for cluster in CLUSTERINGS:
-            params: dict[str, object] = {"cluster": cluster}
-            if not binary:
-                params["k"] = n_classes
-            segmenter = _with(models[name], **params)
+            segmenter.cluster = cluster
             start = time.perf_counter()
             preds = [segmenter.predict(im) for im in images]
             runs.append((f"cuts {cluster}", preds, time.perf_counter() - start))

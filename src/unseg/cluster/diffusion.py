@@ -11,8 +11,8 @@ landmark per point (``landmarks`` on fewer points than ``n``) the methods are th
   their weighted kernel means step after step; points that meet merge, and the bandwidth grows
   whenever a step merges nothing. Every change of the partition is a level, so each level only
   merges clusters of the one before.
-- :meth:`Condensation.persistent`: one partition of segments chosen by how many condensation
-  steps they survive unchanged.
+- :meth:`Condensation.persistent`: one partition into the segments that persist longest
+  (pixels x condensation steps survived).
 """
 
 from __future__ import annotations
@@ -22,15 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from unseg.cluster.kmeans import squared_distances
 from unseg.errors import ParameterError
 
 _CHUNK = 8192
 _LLOYD_SAMPLE = 50_000
-
-
-def _squared_distances(x: NDArray[np.floating], y: NDArray[np.floating]) -> NDArray[np.floating]:
-    d = (x**2).sum(1)[:, None] - 2 * (x @ y.T) + (y**2).sum(1)[None]
-    return np.maximum(d, 0)
 
 
 def _group_sums(groups: NDArray[np.int64], x: NDArray[np.floating], n: int) -> NDArray:
@@ -160,7 +156,7 @@ def diffusion_kmeans(points: NDArray[np.floating], k: int, *,
     k = min(k, n)
     if k == 1 or n < 3:
         return np.arange(n, dtype=np.int64) if k == n else np.zeros(n, dtype=np.int64)
-    d2 = _squared_distances(points, points)
+    d2 = squared_distances(points, points)
     scale = bandwidth * max(_weighted_median(d2, np.outer(w, w)), 1e-12)
     kernel = np.exp(-d2 / scale)
     degree = kernel @ w
@@ -336,7 +332,7 @@ def condense(points: NDArray[np.floating], *, weights: NDArray[np.floating] | No
     current: NDArray[np.int64] = inverse.ravel().astype(np.int64)
     w = np.bincount(current, weights=w).astype(np.float64)
     x = x[first]
-    d2 = _squared_distances(x, x)
+    d2 = squared_distances(x, x)
     scale = float(np.median(_knn_scale(d2, n_neighbors))) if len(x) > 1 else 1.0
     eps, limit = scale**2, (merge_threshold * scale) ** 2
     labels, steps = [current.copy()], [0]
@@ -350,7 +346,7 @@ def condense(points: NDArray[np.floating], *, weights: NDArray[np.floating] | No
         step += 1
         kernel = np.exp(-d2 / eps) * w[None, :]
         x = (kernel @ x) / kernel.sum(axis=1, keepdims=True)
-        d2 = _squared_distances(x, x)
+        d2 = squared_distances(x, x)
         close = np.argwhere(np.triu(d2 < limit, k=1))
         if len(close) == 0:
             eps *= growth
@@ -362,7 +358,7 @@ def condense(points: NDArray[np.floating], *, weights: NDArray[np.floating] | No
         x = _group_sums(comp, w[:, None] * x, n_comp) / merged_w[:, None]
         w = merged_w
         current = comp[current]
-        d2 = _squared_distances(x, x)
+        d2 = squared_distances(x, x)
         labels.append(current.copy())
         steps.append(step)
     return Condensation(np.stack(labels), np.asarray(steps, dtype=np.int64), step, point_weights)

@@ -34,10 +34,11 @@ class Centres:
         z = self.prepare(x)
         if self.metric == "cosine":
             return np.argmax(z @ self.centres.T, axis=1)
-        return np.argmin(_squared_distances(z, self.centres), axis=1)
+        return np.argmin(squared_distances(z, self.centres), axis=1)
 
 
-def _squared_distances(x: NDArray[np.float32], c: NDArray[np.float32]) -> NDArray[np.float32]:
+def squared_distances(x: NDArray[np.floating], c: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Squared Euclidean distances between the rows of ``x`` (N, d) and ``c`` (k, d): (N, k)."""
     return np.maximum((x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None], 0)
 
 
@@ -120,7 +121,7 @@ def fit_otc(x: NDArray[np.floating], k: int, *, metric: str = "cosine",
         if metric == "cosine":
             scores = z @ centres.T
         else:
-            d = _squared_distances(z, centres)
+            d = squared_distances(z, centres)
             scores = -d / max(float(d.mean()), 1e-12)
         q = sinkhorn(scores, temperature, sinkhorn_iterations)
         new = (q.T @ z) / np.maximum(q.sum(0)[:, None], 1e-12)
