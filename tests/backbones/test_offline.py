@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from unseg import backbones
-from unseg.errors import MissingWeightsError, UnsegError
+from unseg.errors import MissingWeightsError, ParameterError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -57,7 +57,7 @@ def test_unknown_hub_repo_offline(empty_cache) -> None:
 
 def test_unknown_name_says_where_names_are_listed() -> None:
     for name in ("nonexistent-model-xyz", "resnet50.no_such_tag_", "a/b"):
-        with pytest.raises(UnsegError, match="unseg backbones"):
+        with pytest.raises(ParameterError, match="unseg backbones"):
             backbones.create(name, weights="random")
 
 

@@ -227,20 +227,6 @@ MODELS: dict[str, PathologyModel] = {
 }
 
 
-def lookup(name: str) -> PathologyModel | None:
-    """The model called ``name``: an alias or its hub id with ``hf-hub:`` or ``hf_hub:``."""
-    key = name.strip()
-    if key.lower() in MODELS:
-        return MODELS[key.lower()]
-    for prefix in ("hf-hub:", "hf_hub:"):
-        if key.lower().startswith(prefix):
-            repo = key[len(prefix):].lower()
-            for model in MODELS.values():
-                if model.hub_id and model.hub_id.lower() == repo:
-                    return model
-    return None
-
-
 def _file_place(model: PathologyModel) -> Path:
     """Where file-only weights are looked for: torch hub's checkpoint folder."""
     return torch_hub_checkpoints() / (model.weights_file or f"{model.alias}.pth")
