@@ -132,7 +132,7 @@ class Windowed:
 
 def run_step(step: str, map_path: Path, out: Path, strip_rows: int, tile: int) -> dict[str, Any]:
     """Run one export in this (fresh) process; return its counts, seconds and peak RSS."""
-    import unseg.io.export as export
+    import unseg.io as export
 
     windowed = step.endswith("windowed")
     step = step.split()[0]
@@ -164,7 +164,7 @@ def run_step(step: str, map_path: Path, out: Path, strip_rows: int, tile: int) -
         target = export.write_area_csv(out / "areas.csv", rows)
         result["seconds"] = time.perf_counter() - start
         result["features"] = len(rows)
-    else:  # baseline: the interpreter, numpy and unseg.io.export imported, the memmap opened
+    else:  # baseline: the interpreter, numpy and unseg.io imported, the memmap opened
         target = map_path
         result["seconds"] = 0.0
     result["file_mb"] = target.stat().st_size / 2**20 if target is not None else None

@@ -137,12 +137,12 @@ def test_pyramid_stops_at_1024(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    from unseg.data import synthetic
+    from unseg.data.synthetic import slides
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "_slide_tiles", broken)
+    monkeypatch.setattr(slides, "_slide_tiles", broken)
     with pytest.raises(RuntimeError):
         write_synthetic_slide(tmp_path / "s.tif", 300, 200)
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unseg.errors import ParameterError
-from unseg.io import colorize, overlay, palette, read_image, write_overlay
+from unseg.io import colourize, overlay, palette, read_image, write_overlay
 
 
 def test_palette_is_distinct_and_deterministic() -> None:
@@ -26,18 +26,18 @@ def test_first_colours_are_well_separated() -> None:
 
 def test_colorize_uses_the_palette() -> None:
     labels = np.array([[0, 1], [2, 25]])
-    rgb = colorize(labels)
+    rgb = colourize(labels)
     assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
     np.testing.assert_array_equal(rgb, palette(26)[labels])
     with pytest.raises(ParameterError, match=">= 0"):
-        colorize(np.array([[-1, 0]]))
+        colourize(np.array([[-1, 0]]))
 
 
 def test_overlay_blends() -> None:
     image = np.full((2, 3, 3), 200, dtype=np.uint8)
     labels = np.zeros((2, 3), dtype=np.int32)
     np.testing.assert_array_equal(overlay(image, labels, alpha=0.0), image)
-    np.testing.assert_array_equal(overlay(image, labels, alpha=1.0), colorize(labels))
+    np.testing.assert_array_equal(overlay(image, labels, alpha=1.0), colourize(labels))
     half = overlay(image, labels)
     expected = np.round(0.5 * 200 + 0.5 * palette(1)[0].astype(float)).astype(np.uint8)
     np.testing.assert_array_equal(half[0, 0], expected)

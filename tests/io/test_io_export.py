@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-import unseg.io.export as export
+import unseg.io.geojson as geojson
+import unseg.io.ome_tiff as ome_tiff
+import unseg.io.slide_labels as slide_labels
 from unseg.errors import ParameterError
 from unseg.io import (
-    colorize,
+    colourize,
     label_areas,
     label_geojson,
     palette,
@@ -131,7 +133,7 @@ def test_ome_tiff_from_memmap(tmp_path: Path) -> None:
 
 def test_exporters_read_windows_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     labels = blobby(96, 80, 5).astype(np.int32)  # int32: scanned for its range first
-    monkeypatch.setattr(export, "_COUNT_PIXELS", 800)  # 10 rows per counting strip
+    monkeypatch.setattr(slide_labels, "_COUNT_PIXELS", 800)  # 10 rows per counting strip
     source = Windowed(labels)
     path = write_ome_tiff(tmp_path / "w.ome.tif", source, mpp=1.0, tile=32)
     assert source.largest_read == 32 * 80  # bands of one row of tiles
@@ -156,14 +158,14 @@ def test_ome_tiff_levels_come_band_by_band(tmp_path: Path) -> None:
     halved = tmp_path / "halved.raw"
     with open(halved, "wb") as fh:
         tiles = list(
-            export._band_tiles(export._label_rows(labels, labels.dtype), (130, 70), 16, fh)
+            ome_tiff._band_tiles(ome_tiff._label_rows(labels, labels.dtype), (130, 70), 16, fh)
         )
     assert all(t.shape[0] <= 16 and t.shape[1] <= 16 for t in tiles)
     rows, cols = 9, 5
     assert len(tiles) == rows * cols
     grid = np.block([[tiles[r * cols + c] for c in range(cols)] for r in range(rows)])
     np.testing.assert_array_equal(grid, labels)
-    read_rows = export._raw_rows(halved, 35, labels.dtype)
+    read_rows = ome_tiff._raw_rows(halved, 35, labels.dtype)
     np.testing.assert_array_equal(read_rows(0, 65), labels[::2, ::2])
     np.testing.assert_array_equal(read_rows(7, 9), labels[14:18:2, ::2])
 
@@ -343,14 +345,14 @@ def test_strips_give_the_whole_map_result(seed: int) -> None:
 
 def test_cut_edges_are_noded_and_cleaned() -> None:
     ring = np.array([[0, 0], [10, 0], [10, 4], [0, 4], [0, 0]], dtype=float)
-    noded = export._node_ring(ring, 4.0, np.array([-1.0, 0.0, 3.0, 7.0, 10.0, 12.0]))
+    noded = geojson._node_ring(ring, 4.0, np.array([-1.0, 0.0, 3.0, 7.0, 10.0, 12.0]))
     np.testing.assert_array_equal(noded, [[0, 0], [10, 0], [10, 4], [7, 4], [3, 4], [0, 4], [0, 0]])
-    np.testing.assert_array_equal(export._drop_collinear(noded), ring)
+    np.testing.assert_array_equal(geojson._drop_collinear(noded), ring)
     starts_mid_edge = np.array([[5, 0], [10, 0], [10, 4], [0, 4], [0, 0], [5, 0]], dtype=float)
-    np.testing.assert_array_equal(export._drop_collinear(starts_mid_edge), ring[[1, 2, 3, 0, 1]])
+    np.testing.assert_array_equal(geojson._drop_collinear(starts_mid_edge), ring[[1, 2, 3, 0, 1]])
     above = shapely.box(0, 0, 10, 4)
     below = [shapely.box(3, 4, 7, 9), shapely.box(10, 4, 12, 6)]  # one shares an edge
-    joined = export._join_at_cut([above, *below], 4.0)
+    joined = geojson._join_at_cut([above, *below], 4.0)
     assert len(joined) == 2 and all(p.is_valid for p in joined)
     assert shapely.union_all(joined).equals(shapely.union_all([above, *below]))
     assert sorted(shapely.get_num_coordinates(joined)) == [5, 9]
@@ -381,8 +383,8 @@ def test_properties_names_and_colours() -> None:
         assert f["properties"]["objectType"] == "annotation"
         assert f["properties"]["classification"]["name"] == f"concept {concept}"
         colour = f["properties"]["classification"]["color"]
-        # the overlay colour of concept c: colorize paints id c with palette row c
-        assert colour == colorize(np.array([[concept]]))[0, 0].tolist()
+        # the overlay colour of concept c: colourize paints id c with palette row c
+        assert colour == colourize(np.array([[concept]]))[0, 0].tolist()
         assert colour == palette(300)[concept].tolist()
     ids = [f["id"] for f in features]
     assert len(set(ids)) == 3 and all(isinstance(i, str) and i for i in ids)
@@ -479,7 +481,7 @@ def test_label_areas_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
             "percent_of_tissue": pytest.approx(70.0),
         },
     ]
-    monkeypatch.setattr(export, "_COUNT_PIXELS", 1)  # one row per strip
+    monkeypatch.setattr(slide_labels, "_COUNT_PIXELS", 1)  # one row per strip
     assert label_areas(labels.astype(np.int64), mpp=0.5, downsample=3) == [
         {**rows[0], "name": "concept 0"},
         {**rows[1], "name": "concept 2"},

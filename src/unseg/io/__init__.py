@@ -16,18 +16,15 @@ imported only when they run.
 
 from __future__ import annotations
 
+from unseg.io.areas import label_areas, write_area_csv
 from unseg.io.atomic import atomic_write, output_dir
-from unseg.io.colour import colorize, overlay, palette, write_overlay
-from unseg.io.export import (
-    label_areas,
-    label_geojson,
-    write_area_csv,
-    write_geojson,
-    write_ome_tiff,
-)
+from unseg.io.colour import colourize, overlay, palette, write_overlay
+from unseg.io.geojson import label_geojson, write_geojson
 from unseg.io.images import IMAGE_SUFFIXES, as_float32, read_image, write_image
 from unseg.io.labels import MASK_SUFFIXES, read_label_map, write_label_map
-from unseg.io.slides import SLIDE_SUFFIXES, Slide, is_slide, open_slide
+from unseg.io.ome_tiff import write_ome_tiff
+from unseg.io.slide_base import Slide
+from unseg.io.slides import SLIDE_SUFFIXES, is_slide, open_slide
 from unseg.io.tissue import detect_tissue, tissue_mask
 
 __all__ = [
@@ -37,7 +34,7 @@ __all__ = [
     "Slide",
     "as_float32",
     "atomic_write",
-    "colorize",
+    "colourize",
     "detect_tissue",
     "is_slide",
     "label_areas",

@@ -69,7 +69,7 @@ def palette(n: int) -> np.ndarray:
     return np.concatenate([_TABLE, extra])[:n]
 
 
-def colorize(labels: np.ndarray) -> np.ndarray:
+def colourize(labels: np.ndarray) -> np.ndarray:
     """Paint each id of a label map with its :func:`palette` colour.
 
     Parameters
@@ -122,7 +122,7 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5) -> np.
         image = np.round(image / 257.0).astype(np.uint8)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
-    blended = (1.0 - alpha) * image + alpha * colorize(labels)
+    blended = (1.0 - alpha) * image + alpha * colourize(labels)
     return np.round(blended).astype(np.uint8)
 
 

@@ -16,7 +16,7 @@ from unseg.errors import ParameterError
 from unseg.io.images import checked_image
 
 if TYPE_CHECKING:
-    from unseg.io.slides import Slide
+    from unseg.io.slide_base import Slide
 
 MIN_SATURATION = 0.05
 """Saturation at or below which a pixel is glass whatever Otsu says (white/grey glass,
