@@ -16,8 +16,7 @@ import argparse
 import math
 from pathlib import Path
 
-from unseg.eval.benchmark import run_benchmark
-from unseg.eval.folders import evaluate_folders
+from unseg.workflows import evaluate_folders, run_benchmark
 
 METHODS = ["random", "kmeans-color", "kmeans-color-dataset", "watershed", "felzenszwalb", "slic"]
 # data set -> (number of classes, what it is)

@@ -34,9 +34,8 @@ import numpy as np
 
 from unseg import backbones, methods
 from unseg.data import discover
-from unseg.eval.folders import evaluate_folders
 from unseg.io import read_image
-from unseg.scale import segment_samples
+from unseg.workflows import evaluate_folders, segment_samples
 
 DEFAULT_DATA = [Path("../shared/data/wsss4luad-val"), Path("../shared/data/mni-brain-dev")]
 

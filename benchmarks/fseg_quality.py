@@ -21,10 +21,8 @@ from pathlib import Path
 
 from unseg import methods
 from unseg.data import discover
-from unseg.eval.folders import evaluate_folders
-from unseg.eval.probe import probe
 from unseg.io import read_image
-from unseg.scale import segment_samples
+from unseg.workflows import evaluate_folders, probe, segment_samples
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from sklearn.decomposition import NMF, non_negative_factorization
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from unseg.factorize import dff, nmf, reconstruction_error
+from unseg.factorize import joint_nmf, nmf, reconstruction_error
 from unseg.io import read_image
 
 # --backbone names -> (unseg.backbones.create name, weights); other names are created as given
@@ -149,15 +149,15 @@ def benchmark(name: str, X: np.ndarray, repeats: int) -> list[Row]:
     timed = best_times(
         {
             "sklearn": lambda: sklearn_per_image(stacked[None], INFO_K, "cd")[0],
-            "ours": lambda: dff(Xt, INFO_K),
+            "ours": lambda: joint_nmf(Xt, INFO_K),
         },
         repeats,
     )
-    (t_sk, (W_sk, H_sk)), (t_dff, (W, H)) = timed["sklearn"], timed["ours"]
+    (t_sk, (W_sk, H_sk)), (t_joint, (W, H)) = timed["sklearn"], timed["ours"]
     e_sk = reconstruction_error(stacked, W_sk, H_sk)
-    e_dff = float(reconstruction_error(Xt.reshape(-1, X.shape[2]), W.reshape(-1, INFO_K), H))
+    e_joint = float(reconstruction_error(Xt.reshape(-1, X.shape[2]), W.reshape(-1, INFO_K), H))
     rows.append(Row(name, INFO_K, "sklearn cd, all pixels (DFF)", B / t_sk, e_sk, e_sk, B / t_sk))
-    rows.append(Row(name, INFO_K, "unseg dff", B / t_dff, e_dff, e_sk, B / t_sk))
+    rows.append(Row(name, INFO_K, "unseg joint_nmf", B / t_joint, e_joint, e_sk, B / t_sk))
 
     bank = H.numpy()
     timed = best_times(

@@ -32,7 +32,8 @@ import psutil
 
 from unseg import methods
 from unseg.data.synthetic import write_synthetic_slide
-from unseg.scale.slides import SlideOptions, fit_on_slides, plan_slide
+from unseg.workflows.cohorts import fit_on_slides
+from unseg.workflows.slide_plan import SlideOptions, plan_slide
 
 OPTIONS = SlideOptions()  # 10x, 256 px tiles, 32 px overlap
 

@@ -23,9 +23,8 @@ import numpy as np
 from unseg import methods
 from unseg.cluster.spectral import feature_affinity, laplacian_eigenvectors
 from unseg.data import discover
-from unseg.eval.folders import evaluate_folders
 from unseg.io import read_image
-from unseg.scale import segment_samples
+from unseg.workflows import evaluate_folders, segment_samples
 
 
 def quality(data: Path, k: int, backbone: str) -> None:

@@ -17,7 +17,7 @@ def blobs(n_per: int = 150, spread: float = 0.5, seed: int = 0):
     return x, np.repeat(np.arange(4), n_per)
 
 
-def test_landmarks_summarise_every_point_with_its_nearest_landmark():
+def test_landmarks_summarize_every_point_with_its_nearest_landmark():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5000, 6)).astype(np.float32)
     marks = landmarks(x, 64)

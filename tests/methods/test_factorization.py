@@ -16,7 +16,7 @@ from unseg.errors import UnsegError
 from unseg.eval import ConfusionAccumulator
 from unseg.eval.matching import match
 from unseg.eval.metrics import iou_per_class, mean_iou
-from unseg.methods.factorization import upsample_argmax
+from unseg.factorize import upsample_argmax
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unseg.eval.benchmark import markdown_table, run_benchmark, write_reports
+    from unseg.workflows.benchmark import markdown_table, run_benchmark, write_reports
 
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     rows = run_benchmark(

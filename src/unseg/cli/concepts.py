@@ -66,43 +66,20 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    import itertools
-
     from unseg import backbones
-    from unseg.concepts import fit_bank
-    from unseg.data import discover, discover_slides
-    from unseg.errors import UnsegError
-    from unseg.io import is_slide
-    from unseg.scale import Failures, progress, read_images
-    from unseg.scale.slides import plan_slide, slide_tiles
+    from unseg.cli._report import exit_code
+    from unseg.workflows.concepts import fit_cohort_bank
 
     backbone = backbones.create(args.backbone, weights=args.weights, layer=args.layer,
                                 device=args.device)
-    size = args.tile_size or backbone.config.input_size
-    slide_inputs = [p for p in args.data
-                    if is_slide(p) or (p.is_dir() and any(map(is_slide, p.iterdir())))]
-    image_inputs = [p for p in args.data if p not in slide_inputs]
-    images = discover(image_inputs) if image_inputs else []
-    failures = Failures()
-    options = slide_options(args, tile_size=size)
-    plans = []
-    for path in discover_slides(slide_inputs) if slide_inputs else []:
-        try:
-            plans.append(plan_slide(path, options))
-        except UnsegError as error:
-            failures.add(str(path), error)
-    n_slide_tiles = sum(min(len(p.tiles), options.tiles_per_slide) for p in plans)
-    tiles = itertools.chain(
-        read_images(images, failures, "pooling tile features"),
-        progress(slide_tiles(plans, options), "pooling slide tiles", total=n_slide_tiles))
-    bank = fit_bank(backbone, tiles, args.k, tile_size=size, max_vectors=args.max_vectors,
-                    random_state=args.random_state)
-    bank.fitted_on["slides"] = len(plans)
-    bank.save(args.out)
-    print(f"fitted k = {', '.join(map(str, bank.ks))} on {bank.fitted_on['tiles']} tiles of "
-          f"{len(images)} image(s) and {len(plans)} slide(s) with {backbone.name}; wrote "
-          f"{args.out}")
-    return failures.exit_code()
+    options = slide_options(args, tile_size=args.tile_size or backbone.config.input_size)
+    run = fit_cohort_bank(backbone, args.data, args.k, options, max_vectors=args.max_vectors,
+                          random_state=args.random_state)
+    run.bank.save(args.out)
+    print(f"fitted k = {', '.join(map(str, run.bank.ks))} on {run.bank.fitted_on['tiles']} "
+          f"tiles of {run.n_images} image(s) and {run.n_slides} slide(s) with {backbone.name}; "
+          f"wrote {args.out}")
+    return exit_code(run.failures)
 
 
 def run_list(args: argparse.Namespace) -> int:

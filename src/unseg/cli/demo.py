@@ -44,11 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unseg import methods
+    from unseg.cli._report import exit_code
     from unseg.data import discover
     from unseg.data.synthetic import write_dataset
-    from unseg.eval.folders import evaluate_folders
     from unseg.io import atomic_write
-    from unseg.scale import segment_samples
+    from unseg.workflows import evaluate_folders, segment_samples
 
     data = args.data
     if data is None:
@@ -71,4 +71,4 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(args.out / "metrics.json") as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.out / 'metrics.md'} and {args.out / 'metrics.json'}")
-    return run.failures.exit_code()
+    return exit_code(run.failures)

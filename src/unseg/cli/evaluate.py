@@ -45,8 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from unseg.eval.folders import evaluate_folders
     from unseg.io import atomic_write
+    from unseg.workflows import evaluate_folders
 
     result = evaluate_folders(args.pred, args.gt, match=args.match, scope=args.scope)
     print(result.to_markdown())

@@ -40,27 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unseg import methods
+    from unseg.cli._report import exit_code
     from unseg.data import discover
-    from unseg.errors import ParameterError
-    from unseg.scale import Failures, read_images
+    from unseg.workflows import fit_model
 
-    params = method_params(args)
-    cls = methods.get(args.method)
-    default_checkpoint = "checkpoint" in cls.param_names() and params.get("checkpoint") is None
-    if default_checkpoint:
-        params["checkpoint"] = str(args.out) + ".ckpt"
-    segmenter = methods.create(args.method, **params)
-    if not segmenter.requires_fit:
-        raise ParameterError(
-            f"{segmenter.name} learns nothing from images, so there is no model to save. "
-            f"Fix: run `unseg segment {segmenter.name} INPUT --out DIR` directly."
-        )
-    samples = discover(args.inputs)
-    failures = Failures()
-    segmenter.fit(read_images(samples, failures, f"fitting {segmenter.name}"))
-    methods.save_model(segmenter, args.out)
-    if default_checkpoint:
-        Path(params["checkpoint"]).unlink(missing_ok=True)
-    print(f"fitted {segmenter!r} on {len(samples) - len(failures)} image(s); saved {args.out}")
-    return failures.exit_code()
+    fitted = fit_model(args.method, method_params(args), discover(args.inputs), args.out)
+    print(f"fitted {fitted.segmenter!r} on {fitted.n_images} image(s); saved {args.out}")
+    return exit_code(fitted.failures)

@@ -43,8 +43,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; 0 on success, 1 when some inputs failed, 2 on an error."""
+    from unseg.cli._report import setup_logging
+
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
+    setup_logging()
     try:
         return int(args.run(args))
     except UnsegError as error:

@@ -44,10 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unseg import methods
+    from unseg.cli._report import exit_code
     from unseg.data import discover
-    from unseg.eval.probe import probe
     from unseg.io import atomic_write
-    from unseg.scale import Failures, read_images
+    from unseg.workflows import Failures, probe, read_images
 
     segmenter = methods.create("fseg", **method_params(args))
     train, test = discover([args.train]), discover([args.test])
@@ -62,4 +62,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     for name, message in result.failures:
         failures.add(name, message)
-    return failures.exit_code()
+    return exit_code(failures)

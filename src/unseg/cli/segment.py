@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from unseg.cli._options import add_method_options, method_in_argv, method_params
-from unseg.methods.base import Segmenter
 
 EXAMPLES = """\
 examples:
@@ -49,36 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
     parser.set_defaults(run=run)
 
 
-def make_segmenter(method: str, params: dict[str, Any], model: Path | None) -> Segmenter:
-    """The segmenter a command asked for: loaded from ``model`` or created from ``params``."""
-    from unseg import methods
-    from unseg.errors import ParameterError
-
-    if model is None:
-        return methods.create(method, **params)
-    segmenter = methods.load_model(model)
-    if segmenter.name != method:
-        raise ParameterError(
-            f"{model} holds a fitted {segmenter.name!r} segmenter, not {method!r}. "
-            f"Fix: run `unseg segment {segmenter.name} ... --model {model}`."
-        )
-    fixed = [k for k in params if k not in segmenter.predict_params]
-    if fixed:
-        changeable = ", ".join("--" + k.replace("_", "-") for k in segmenter.predict_params)
-        raise ParameterError(
-            f"the parameters of {method} come from {model}; drop "
-            + ", ".join("--" + k.replace("_", "-") for k in fixed)
-            + " or fit a new model."
-            + (f" With --model only {changeable} can change." if changeable else "")
-        )
-    for name, value in params.items():
-        setattr(segmenter, name, value)
-    return segmenter
-
-
 def run(args: argparse.Namespace) -> int:
+    from unseg.cli._report import exit_code
     from unseg.data import discover
-    from unseg.scale import segment_samples
+    from unseg.workflows import make_segmenter, segment_samples
 
     segmenter = make_segmenter(args.method, method_params(args), args.model)
     samples = discover(args.inputs)
@@ -87,4 +59,4 @@ def run(args: argparse.Namespace) -> int:
         f"segmented {len(run.written)} of {len(samples)} image(s) with {segmenter.name} "
         f"into {args.out}"
     )
-    return run.failures.exit_code()
+    return exit_code(run.failures)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from unseg.cli._options import add_method_options, method_params
 
 if TYPE_CHECKING:
-    from unseg.scale.slides import SlideOptions
+    from unseg.workflows import SlideOptions
 
 EXAMPLES = """\
 examples:
@@ -61,7 +61,7 @@ def add_slide_options(parser: argparse.ArgumentParser, *, tiling: bool = True) -
 
 def slide_options(args: argparse.Namespace, **tiling: int) -> SlideOptions:
     """The options of :func:`add_slide_options`; ``tiling`` overrides the tiling ones."""
-    from unseg.scale.slides import SlideOptions
+    from unseg.workflows import SlideOptions
 
     given = {"tile_size": "slide_tile", "overlap": "overlap", "batch_size": "batch_size"}
     return SlideOptions(
@@ -121,10 +121,16 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from unseg.cli.segment import make_segmenter
+    from unseg.cli._report import exit_code
     from unseg.data import discover_slides
     from unseg.errors import ParameterError
-    from unseg.scale import DaskExecutor, LocalExecutor, segment_slides
+    from unseg.workflows import (
+        DaskExecutor,
+        Executor,
+        LocalExecutor,
+        make_segmenter,
+        segment_slides,
+    )
 
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be at least 1, got {args.workers}")
@@ -132,7 +138,7 @@ def run_segment(args: argparse.Namespace) -> int:
     segmenter = make_segmenter(args.method, method_params(args), args.model)
     slides = discover_slides(args.slides)
     if args.workers is None and args.scheduler is None:
-        executor: LocalExecutor | DaskExecutor = LocalExecutor()
+        executor: Executor = LocalExecutor()
     else:
         executor = DaskExecutor(workers=args.workers, scheduler=args.scheduler)
     try:
@@ -150,4 +156,4 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f"skipped {len(skipped)} slide(s) finished earlier: "
               + ", ".join(r.id for r in skipped))
     print(f"segmented {len(done)} of {len(slides)} slide(s) with {segmenter.name} into {args.out}")
-    return run.failures.exit_code()
+    return exit_code(run.failures)

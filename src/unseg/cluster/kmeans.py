@@ -42,7 +42,7 @@ def squared_distances(x: NDArray[np.floating], c: NDArray[np.floating]) -> NDArr
     return np.maximum((x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None], 0)
 
 
-def _normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
+def _normalize(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -50,10 +50,10 @@ def _prepare(x: NDArray[np.float32], metric: str, mean: NDArray | None, scale: N
              ) -> NDArray[np.float32]:
     if mean is not None and scale is not None:
         x = (x - mean) / scale
-    return _normalise(x) if metric == "cosine" else x
+    return _normalize(x) if metric == "cosine" else x
 
 
-def _standardised(x: NDArray[np.floating], metric: str, standardize: bool
+def _standardized(x: NDArray[np.floating], metric: str, standardize: bool
                   ) -> tuple[NDArray[np.float32], NDArray | None, NDArray | None]:
     if metric not in METRICS:
         raise ParameterError(f"metric must be one of {METRICS}, got {metric!r}.")
@@ -78,11 +78,11 @@ def fit_kmeans(x: NDArray[np.floating], k: int, *, metric: str = "l2",
     """k-means of the rows of ``x`` (N, d) into ``k`` clusters (spherical for ``cosine``)."""
     from sklearn.cluster import KMeans
 
-    z, mean, scale = _standardised(x, metric, standardize)
+    z, mean, scale = _standardized(x, metric, standardize)
     _check(z, k)
     centres = KMeans(n_clusters=k, n_init=4, random_state=random_state).fit(z).cluster_centers_
     centres = centres.astype(np.float32)
-    return Centres(_normalise(centres) if metric == "cosine" else centres, metric, mean, scale)
+    return Centres(_normalize(centres) if metric == "cosine" else centres, metric, mean, scale)
 
 
 def sinkhorn(scores: NDArray[np.floating], temperature: float, iterations: int
@@ -113,7 +113,7 @@ def fit_otc(x: NDArray[np.floating], k: int, *, metric: str = "cosine",
     """
     from sklearn.cluster import kmeans_plusplus
 
-    z, mean, scale = _standardised(x, metric, standardize)
+    z, mean, scale = _standardized(x, metric, standardize)
     _check(z, k)
     rng = np.random.RandomState(random_state)
     centres, _ = kmeans_plusplus(z, k, random_state=rng)
@@ -127,7 +127,7 @@ def fit_otc(x: NDArray[np.floating], k: int, *, metric: str = "cosine",
         new = (q.T @ z) / np.maximum(q.sum(0)[:, None], 1e-12)
         new = new.astype(np.float32)
         if metric == "cosine":
-            new = _normalise(new)
+            new = _normalize(new)
         if np.allclose(new, centres, atol=1e-6):
             centres = new
             break

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unseg.backbones.base import Backbone
 from unseg.concepts.bank import ConceptBank
 from unseg.errors import ParameterError, UnsegError
 from unseg.types import Image
+
+if TYPE_CHECKING:
+    from unseg.backbones.base import Backbone
 
 DEFAULT_KS = (16, 32, 64, 128, 256)
 

@@ -25,7 +25,7 @@ __all__ = ["Segmenter", "create", "get", "list", "load_model", "register", "save
 
 _BUILTIN_MODULES = (
     "unseg.methods.classical", "unseg.methods.factorization", "unseg.methods.twostep",
-    "unseg.methods.cirs", "unseg.methods.cuts",
+    "unseg.methods.cirs", "unseg.methods.dfc", "unseg.methods.cuts",
 )
 _REGISTRY: dict[str, type[Segmenter]] = {}
 _loaded = False

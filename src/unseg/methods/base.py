@@ -1,24 +1,28 @@
 """The Segmenter contract shared by every method.
 
-A segmenter stores its keyword-only constructor parameters and does no work in ``__init__``;
-``fit(images)`` learns from unlabelled images and returns ``self`` (nothing to learn for
-training-free methods); ``predict(image)`` returns a label map with the image's height and width.
-Learned state lives in attributes ending in ``_``.
+A segmenter is a keyword-only dataclass of its declared parameters and does no work in
+``__init__``; ``fit(images)`` learns from unlabelled images and returns ``self`` (nothing to
+learn for training-free methods); ``predict(image)`` and ``predict_batch(images)`` return label
+maps with each image's height and width; ``n_labels_`` says how many label ids they use.
+Learned state lives in attributes ending in ``_``. ``get_params``, ``set_params`` and
+``sklearn.base.clone`` work as for scikit-learn estimators.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import pickle
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, dataclass_transform
 
 import numpy as np
 
 from unseg.errors import InputError, NotFittedError, ParameterError
-from unseg.methods.params import Constraint, Text, check_params
+from unseg.methods.params import Param, Text, check_params, param
 from unseg.types import Image, LabelMap
 
 if TYPE_CHECKING:
@@ -44,26 +48,48 @@ class Hierarchy:
     chosen: int
 
 
+@dataclass_transform(kw_only_default=True, field_specifiers=(param,))
 class Segmenter:
     """Base class of every registered method.
 
-    Subclasses declare ``_constraints`` (one per constructor parameter), implement
-    ``_predict`` and, when they learn, ``_fit`` with ``requires_fit = True``.
+    Subclasses declare their parameters with :func:`~unseg.methods.params.param` (each subclass
+    becomes a keyword-only dataclass of them), implement ``_predict`` (or ``_predict_batch``
+    where batching is faster) and ``_n_labels``, and, when they learn, ``_fit`` with
+    ``requires_fit = True``. The public methods here check inputs and outputs around those hooks.
     """
 
     name: ClassVar[str] = ""
     requires_fit: ClassVar[bool] = False
-    _constraints: ClassVar[dict[str, Constraint]] = {}
     #: Parameters that make the method quick on tiny images, for the conformance test.
     test_params: ClassVar[dict[str, Any]] = {}
-    #: Parameters that only affect prediction: a fitted model takes new values for them.
-    predict_params: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(cls, kw_only=True, eq=False, repr=False)
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        undeclared = [f.name for f in fields if "check" not in f.metadata]
+        if undeclared:
+            raise TypeError(
+                f"{cls.__qualname__}: {', '.join(undeclared)} must be declared with param() "
+                "(learned state is not annotated on the class)"
+            )
+        cls.__doc__ = _with_parameters_section(cls.__doc__ or "", cls.parameters().values())
+
+    # -- parameters ---------------------------------------------------------------------------
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        """The declared parameters, in constructor order."""
+        return {f.name: Param.of(f) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
     @classmethod
     def param_names(cls) -> list[str]:
-        """The constructor's parameter names, in signature order."""
-        signature = inspect.signature(cls.__init__)
-        return [p for p in signature.parameters if p != "self"]
+        """The constructor's parameter names, in order."""
+        return list(cls.parameters())
+
+    @classmethod
+    def predict_param_names(cls) -> list[str]:
+        """The parameters that only act at prediction time: a fitted model takes new values."""
+        return [name for name, p in cls.parameters().items() if p.predict]
 
     @classmethod
     def summary(cls) -> str:
@@ -71,30 +97,71 @@ class Segmenter:
         doc = inspect.getdoc(cls) or ""
         return doc.splitlines()[0] if doc else ""
 
-    def _set_params(self, arguments: dict[str, Any]) -> None:
-        """Store the constructor's arguments (its ``locals()``) as attributes of the same name."""
-        for name in self.param_names():
-            setattr(self, name, arguments[name])
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters as given or defaulted (scikit-learn's contract).
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters as given (or defaulted)."""
+        ``deep`` is accepted for scikit-learn compatibility; no parameter is an estimator.
+        """
         return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change parameters by name; returns ``self``. Cached helpers are rebuilt on next use.
+
+        Raises
+        ------
+        ParameterError
+            For a name that is not a parameter (the message lists the parameters).
+        """
+        unknown = sorted(set(params) - set(self.param_names()))
+        if unknown:
+            raise ParameterError(
+                f"{self.name or type(self).__name__} has no parameter {', '.join(unknown)}; "
+                f"its parameters are: {', '.join(self.param_names())}."
+            )
+        for key, value in params.items():
+            setattr(self, key, value)
+        for key in [k for k in vars(self) if k.startswith("_")]:
+            delattr(self, key)
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Parameters and learned state; private caches (``_name``) are rebuilt where needed."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
     def _validate_params(self) -> None:
-        check_params(self.name or type(self).__name__, self.get_params(), self._constraints)
+        check_params(self.name or type(self).__name__, self.get_params(), self.parameters())
+
+    # -- learned state ------------------------------------------------------------------------
+    def learned_state(self) -> dict[str, Any]:
+        """What ``fit`` learned: the public attributes whose names end in ``_``.
+
+        The one definition used to save a model, to fingerprint it and to tell whether it is
+        fitted; private attributes (``_name``) are caches rebuilt where needed.
+        """
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
 
     def is_fitted(self) -> bool:
-        """Whether learned state (attributes ending in ``_``) is present."""
-        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+        """Whether learned state is present."""
+        return bool(self.learned_state())
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Parameters and learned state, without private caches (for copies and Dask)."""
+        return self.get_params() | self.learned_state()
+
+    @property
+    def n_labels_(self) -> int | None:
+        """How many label ids ``predict`` gives (``0 .. n_labels_ - 1``), or None when each
+        image has its own number of regions (superpixels, objects).
+
+        Raises
+        ------
+        NotFittedError
+            For a method that learns, before ``fit``.
+        """
+        self._check_ready()
+        return self._n_labels()
+
+    # -- fit and predict ----------------------------------------------------------------------
     def fit(self, images: Iterable[Image], y: Any = None) -> Self:
         """Learn from unlabelled images; returns ``self``.
 
@@ -107,8 +174,13 @@ class Segmenter:
         """
         self._validate_params()
         if self.requires_fit:
-            self._fit(images)
+            self._fit(self._checked(image) for image in images)
         return self
+
+    def fit_predict(self, images: Iterable[Image], y: Any = None) -> list[LabelMap]:
+        """Fit on the images, then segment each of them (the images are held in memory)."""
+        images = list(images)
+        return self.fit(images).predict_batch(images)
 
     def _check_ready(self) -> None:
         """Validate the parameters and, for learning methods, that ``fit`` has run."""
@@ -119,14 +191,18 @@ class Segmenter:
                 "before predict, or on the command line pass --model from `unseg fit`."
             )
 
-    def predict(self, image: Image) -> LabelMap:
-        """Segment one image into an (H, W) int32 label map."""
-        self._check_ready()
-        if image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
+    def _checked(self, image: Any) -> Image:
+        """The image as an array, after checking it is (H, W) or (H, W, 3) and not empty."""
+        array = np.asarray(image)
+        if (array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3)
+                or min(array.shape[:2], default=0) == 0):
             raise ParameterError(
-                f"{self.name}: expected an (H, W) or (H, W, 3) image, got shape {image.shape}."
+                f"{self.name}: expected an (H, W) or (H, W, 3) image, got shape {array.shape}. "
+                "Fix: pass one image as read by unseg.io.read_image."
             )
-        labels = self._predict(image)
+        return array
+
+    def _checked_labels(self, labels: LabelMap, image: Image) -> LabelMap:
         if labels.shape != image.shape[:2]:
             raise RuntimeError(
                 f"{self.name} returned labels of shape {labels.shape} for an image of shape "
@@ -134,9 +210,18 @@ class Segmenter:
             )
         return labels.astype(np.int32, copy=False)
 
+    def predict(self, image: Image) -> LabelMap:
+        """Segment one image into an (H, W) int32 label map."""
+        return self.predict_batch([image])[0]
+
     def predict_batch(self, images: Iterable[Image]) -> list[LabelMap]:
-        """Segment several images; methods that batch faster override this."""
-        return [self.predict(image) for image in images]
+        """Segment several images; each result equals :meth:`predict` of that image."""
+        checked = [self._checked(image) for image in images]
+        self._check_ready()
+        if not checked:
+            return []
+        labels = self._predict_batch(checked)
+        return [self._checked_labels(lab, im) for lab, im in zip(labels, checked, strict=True)]
 
     @property
     def multigranular(self) -> bool:
@@ -145,47 +230,76 @@ class Segmenter:
 
     def hierarchy(self, image: Image) -> Hierarchy:
         """The coarse-to-fine label maps of one image, for multigranular methods."""
-        raise ParameterError(
-            f"{self.name} gives one label map per image, not a hierarchy of levels."
-        )
+        if not self.multigranular:
+            raise ParameterError(
+                f"{self.name} gives one label map per image with these parameters, not a "
+                "hierarchy of levels."
+            )
+        image = self._checked(image)
+        self._check_ready()
+        found = self._hierarchy(image)
+        found.levels = [self._checked_labels(level, image) for level in found.levels]
+        return found
 
     def predict_levels(self, image: Image) -> list[LabelMap]:
         """The label maps of one image, coarse to fine (multigranular methods)."""
         return self.hierarchy(image).levels
 
+    # -- what subclasses implement ------------------------------------------------------------
     def _fit(self, images: Iterable[Image]) -> None:
         raise NotImplementedError
 
     def _predict(self, image: Image) -> LabelMap:
         raise NotImplementedError
 
+    def _predict_batch(self, images: list[Image]) -> list[LabelMap]:
+        """Labels of checked images; override where a batch is faster than one at a time."""
+        return [self._predict(image) for image in images]
 
-class BackboneFeatures:
-    """Mixin of the methods built on a backbone: its parameters, a cached instance, and
+    def _hierarchy(self, image: Image) -> Hierarchy:
+        raise NotImplementedError
+
+    def _n_labels(self) -> int | None:
+        raise NotImplementedError
+
+
+def _with_parameters_section(doc: str, params: Iterable[Param]) -> str:
+    """``doc`` followed by a numpydoc ``Parameters`` section of the declared parameters."""
+    lines = [inspect.cleandoc(doc), "", "Parameters", "----------"]
+    for p in params:
+        lines.append(f"{p.name} : {p.type}")
+        lines += ["    " + line for line in textwrap.wrap(p.doc, 92)]
+    return "\n".join(lines) + "\n"
+
+
+class BackboneSegmenter(Segmenter):
+    """Base of the methods built on a backbone: its parameters, a cached instance, and
     features of same-size images padded (mirrored) to the backbone's size rule."""
 
-    backbone: str
-    weights: str | None
-    layer: str | None
-    device: str
-    #: The constraints of the four backbone parameters.
-    constraints: ClassVar[dict[str, Constraint]] = {
-        "backbone": Text(),
-        "weights": Text(allow_none=True),
-        "layer": Text(allow_none=True),
-        "device": Text(),
-    }
+    backbone: str = param(
+        default="default", check=Text(),
+        doc='Feature extractor (see `unseg backbones`); "default" is embedded and needs no '
+            "download.")
+    weights: str | None = param(
+        default=None, check=Text(allow_none=True),
+        doc='Backbone weights: None for its pretrained weights, a local file or folder, or '
+            '"random".')
+    layer: str | None = param(
+        default=None, check=Text(allow_none=True),
+        doc="Backbone layer; None for the backbone's default.")
+    device: str = param(
+        default="cpu", check=Text(),
+        doc='Where the backbone and the method run: "cpu", "cuda", "cuda:1", ...')
 
     def _backbone(self) -> Backbone:
         from unseg import backbones
 
-        key = (self.backbone, self.weights, self.layer, self.device)
         cache = getattr(self, "_backbone_cache", None)
-        if cache is None or cache[0] != key:
-            model = backbones.create(self.backbone, weights=self.weights, layer=self.layer,
+        if cache is None:
+            cache = backbones.create(self.backbone, weights=self.weights, layer=self.layer,
                                      device=self.device)
-            self._backbone_cache = (key, model)
-        return self._backbone_cache[1]
+            self._backbone_cache = cache
+        return cache
 
     def _features(self, images: list[Image]) -> tuple[torch.Tensor, tuple[int, int]]:
         """(B, h*w, C) features of same-size images and the feature grid (h, w)."""
@@ -211,14 +325,13 @@ def save_model(segmenter: Segmenter, path: str | Path) -> Path:
 
     if not segmenter.is_fitted():
         raise NotFittedError(f"{segmenter.name}: fit the segmenter before saving it.")
-    state = {k: v for k, v in vars(segmenter).items() if k.endswith("_")}
     payload = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "unseg_version": __version__,
         "method": segmenter.name,
         "params": segmenter.get_params(),
-        "state": state,
+        "state": segmenter.learned_state(),
     }
     path = Path(path)
     with atomic_write(path) as tmp, open(tmp, "wb") as f:

@@ -8,7 +8,6 @@ or superpixels) whose ids carry no meaning across images.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import numpy as np
 
@@ -16,7 +15,7 @@ from unseg.errors import UnsegError
 from unseg.io import as_float32
 from unseg.methods import register
 from unseg.methods.base import Segmenter
-from unseg.methods.params import SEED, Interval, Options
+from unseg.methods.params import SEED, Interval, Options, param
 from unseg.types import FloatImage, Image, LabelMap
 
 
@@ -45,27 +44,21 @@ def _fit_colour_kmeans(pixels: np.ndarray, k: int, random_state: int | None) -> 
 
 
 def _nearest_centre(pixels: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d = (pixels**2).sum(1)[:, None] - 2 * pixels @ centres.T + (centres**2).sum(1)[None, :]
-    return np.argmin(d, axis=1)
+    from unseg.cluster.kmeans import squared_distances
+
+    return np.argmin(squared_distances(pixels, centres), axis=1)
 
 
 @register("random")
 class RandomSegmenter(Segmenter):
-    """Uniformly random labels per pixel: the lower bound every method must beat.
+    """Uniformly random labels per pixel: the lower bound every method must beat."""
 
-    Parameters
-    ----------
-    k : int
-        Number of labels.
-    random_state : int or None
-        Seed; the same seed gives the same labels.
-    """
+    k: int = param(default=4, check=Interval(int, low=1), doc="Number of labels.")
+    random_state: int | None = param(
+        default=0, check=SEED, doc="Seed; the same seed gives the same labels.")
 
-    _constraints = {"k": Interval(int, low=1), "random_state": SEED}
-
-    def __init__(self, *, k: int = 4, random_state: int | None = 0) -> None:
-        self.k = k
-        self.random_state = random_state
+    def _n_labels(self) -> int:
+        return self.k
 
     def _predict(self, image: Image) -> LabelMap:
         rng = np.random.default_rng(self.random_state)
@@ -73,33 +66,21 @@ class RandomSegmenter(Segmenter):
 
 
 @register("kmeans-color")
-class KMeansColorSegmenter(Segmenter):
+class KMeansColourSegmenter(Segmenter):
     """k-means on CIE Lab colour, fitted per image (labels not comparable across images).
 
     Labels are ordered by lightness: 0 is the darkest cluster.
-
-    Parameters
-    ----------
-    k : int
-        Number of clusters.
-    max_samples : int
-        Pixels sampled to fit the clusters; every pixel is then assigned.
-    random_state : int or None
-        Seed of the pixel sample and the k-means initialisation.
     """
 
-    _constraints = {
-        "k": Interval(int, low=1),
-        "max_samples": Interval(int, low=1),
-        "random_state": SEED,
-    }
+    k: int = param(default=4, check=Interval(int, low=1), doc="Number of clusters.")
+    max_samples: int = param(
+        default=20000, check=Interval(int, low=1),
+        doc="Pixels sampled to fit the clusters; every pixel is then assigned.")
+    random_state: int | None = param(
+        default=0, check=SEED, doc="Seed of the pixel sample and the k-means initialisation.")
 
-    def __init__(
-        self, *, k: int = 4, max_samples: int = 20000, random_state: int | None = 0
-    ) -> None:
-        self.k = k
-        self.max_samples = max_samples
-        self.random_state = random_state
+    def _n_labels(self) -> int:
+        return self.k
 
     def _predict(self, image: Image) -> LabelMap:
         pixels = _lab_pixels(image)
@@ -111,34 +92,22 @@ class KMeansColorSegmenter(Segmenter):
 
 
 @register("kmeans-color-dataset")
-class KMeansColorDatasetSegmenter(Segmenter):
+class KMeansColourDatasetSegmenter(Segmenter):
     """k-means on CIE Lab colour fitted once over all images: labels consistent across images.
 
     Labels are ordered by lightness: 0 is the darkest cluster.
-
-    Parameters
-    ----------
-    k : int
-        Number of clusters.
-    samples_per_image : int
-        Pixels sampled from each image to fit the clusters.
-    random_state : int or None
-        Seed of the pixel samples and the k-means initialisation.
     """
 
     requires_fit = True
-    _constraints = {
-        "k": Interval(int, low=1),
-        "samples_per_image": Interval(int, low=1),
-        "random_state": SEED,
-    }
+    k: int = param(default=4, check=Interval(int, low=1), doc="Number of clusters.")
+    samples_per_image: int = param(
+        default=5000, check=Interval(int, low=1),
+        doc="Pixels sampled from each image to fit the clusters.")
+    random_state: int | None = param(
+        default=0, check=SEED, doc="Seed of the pixel samples and the k-means initialisation.")
 
-    def __init__(
-        self, *, k: int = 4, samples_per_image: int = 5000, random_state: int | None = 0
-    ) -> None:
-        self.k = k
-        self.samples_per_image = samples_per_image
-        self.random_state = random_state
+    def _n_labels(self) -> int:
+        return len(self.centers_)
 
     def _fit(self, images: Iterable[Image]) -> None:
         rng = np.random.default_rng(self.random_state)
@@ -156,25 +125,17 @@ class WatershedSegmenter(Segmenter):
     """Otsu foreground, distance-transform peaks as markers, watershed: objects such as nuclei.
 
     Label 0 is the background; 1..N are the separated foreground objects.
-
-    Parameters
-    ----------
-    foreground : {"dark", "bright"}
-        Which side of the Otsu threshold is foreground ("dark" for nuclei in H&E).
-    min_distance : int
-        Minimum distance in pixels between two object centres (markers).
     """
 
-    _constraints = {
-        "foreground": Options(("dark", "bright")),
-        "min_distance": Interval(int, low=1),
-    }
+    foreground: str = param(
+        default="dark", check=Options(("dark", "bright")),
+        doc='Which side of the Otsu threshold is foreground ("dark" for nuclei in H&E).')
+    min_distance: int = param(
+        default=5, check=Interval(int, low=1),
+        doc="Minimum distance in pixels between two object centres (markers).")
 
-    def __init__(
-        self, *, foreground: Literal["dark", "bright"] = "dark", min_distance: int = 5
-    ) -> None:
-        self.foreground = foreground
-        self.min_distance = min_distance
+    def _n_labels(self) -> None:
+        return None
 
     def _predict(self, image: Image) -> LabelMap:
         from scipy import ndimage as ndi
@@ -201,28 +162,17 @@ class WatershedSegmenter(Segmenter):
 
 @register("felzenszwalb")
 class FelzenszwalbSegmenter(Segmenter):
-    """Felzenszwalb-Huttenlocher graph-based regions (ids carry no meaning across images).
+    """Felzenszwalb-Huttenlocher graph-based regions (ids carry no meaning across images)."""
 
-    Parameters
-    ----------
-    scale : float
-        Higher means larger regions.
-    sigma : float
-        Gaussian smoothing before segmenting.
-    min_size : int
-        Minimum region size in pixels.
-    """
+    scale: float = param(default=100.0, check=Interval(float, low=0, low_open=True),
+                         doc="Higher means larger regions.")
+    sigma: float = param(default=0.8, check=Interval(float, low=0),
+                         doc="Gaussian smoothing before segmenting.")
+    min_size: int = param(default=50, check=Interval(int, low=1),
+                          doc="Minimum region size in pixels.")
 
-    _constraints = {
-        "scale": Interval(float, low=0, low_open=True),
-        "sigma": Interval(float, low=0),
-        "min_size": Interval(int, low=1),
-    }
-
-    def __init__(self, *, scale: float = 100.0, sigma: float = 0.8, min_size: int = 50) -> None:
-        self.scale = scale
-        self.sigma = sigma
-        self.min_size = min_size
+    def _n_labels(self) -> None:
+        return None
 
     def _predict(self, image: Image) -> LabelMap:
         from skimage.segmentation import felzenszwalb
@@ -236,30 +186,18 @@ class FelzenszwalbSegmenter(Segmenter):
 
 @register("slic")
 class SlicSegmenter(Segmenter):
-    """SLIC superpixels: k-means in colour + position space (ids carry no meaning across images).
+    """SLIC superpixels: k-means in colour + position space (ids carry no meaning across images)."""
 
-    Parameters
-    ----------
-    n_segments : int
-        Approximate number of superpixels.
-    compactness : float
-        Colour versus space balance; higher gives squarer superpixels.
-    sigma : float
-        Gaussian smoothing before segmenting.
-    """
+    n_segments: int = param(default=100, check=Interval(int, low=1),
+                            doc="Approximate number of superpixels.")
+    compactness: float = param(
+        default=10.0, check=Interval(float, low=0, low_open=True),
+        doc="Colour versus space balance; higher gives squarer superpixels.")
+    sigma: float = param(default=1.0, check=Interval(float, low=0),
+                         doc="Gaussian smoothing before segmenting.")
 
-    _constraints = {
-        "n_segments": Interval(int, low=1),
-        "compactness": Interval(float, low=0, low_open=True),
-        "sigma": Interval(float, low=0),
-    }
-
-    def __init__(
-        self, *, n_segments: int = 100, compactness: float = 10.0, sigma: float = 1.0
-    ) -> None:
-        self.n_segments = n_segments
-        self.compactness = compactness
-        self.sigma = sigma
+    def _n_labels(self) -> None:
+        return None
 
     def _predict(self, image: Image) -> LabelMap:
         from skimage.segmentation import slic

@@ -9,16 +9,16 @@ does not grow with the square of the pixel count. Label ids are per image.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unseg.errors import ParameterError
 from unseg.methods import register
 from unseg.methods.base import Hierarchy, Segmenter
-from unseg.methods.params import SEED, Interval, Options, Text
+from unseg.methods.params import SEED, Interval, Options, Text, param
 from unseg.types import Image, LabelMap
 
 if TYPE_CHECKING:
@@ -56,125 +56,80 @@ class CUTSSegmenter(Segmenter):
 
     Each image's pixel embeddings are clustered by k-means on a diffusion map, by diffusion
     condensation (every level) or into persistent structures; ids are per image.
-
-    Parameters
-    ----------
-    cluster : {"kmeans", "diffusion", "persistent"}
-        How each image's embeddings become segments: "kmeans" k-means on a diffusion-map
-        embedding (k segments); "diffusion" a level of diffusion condensation (the level that
-        lasts longest, or --level), with every level available; "persistent" one map of the
-        segments that persist longest through condensation.
-    k : int
-        Segments of the "kmeans" clustering.
-    level : int or None
-        "diffusion": the level to return, 0 being the coarsest (2 or more segments); a level
-        beyond the finest gives the finest. None picks the level where the number of segments
-        plateaus longest.
-    max_clusters : int
-        Condensation levels with more segments than this are not returned, and do not take part
-        in "persistent".
-    n_landmarks : int
-        Pixels are summarised by at most this many weighted k-means landmarks before
-        clustering; memory and time of clustering grow with it, not with the image.
-    embedding_dim : int
-        Size of the pixel embedding (channels of the last convolution).
-    patch_size : int
-        Side of the patches compared by SSIM and rebuilt from the embedding (odd).
-    radius : int
-        Positives are mined among the pixels at most this far from the anchor (a square).
-    ssim_threshold : float
-        An anchor takes part in the contrastive loss only when its best neighbour's patch has
-        at least this SSIM with its own.
-    temperature : float
-        Temperature of the NT-Xent loss.
-    contrastive_weight : float
-        lambda: loss = lambda * contrastive + (1 - lambda) * reconstruction.
-    crop_size : int
-        Training crops are crop_size x crop_size pixels.
-    anchors_per_crop : int
-        Anchor pixels drawn in each crop.
-    epochs : int
-        Most training epochs; an epoch takes one crop from every training image.
-    batch_size : int
-        Crops per mini-batch.
-    lr : float
-        Adam learning rate.
-    validation_fraction : float
-        Share of the images held out for the label-free validation loss (fixed crops and
-        anchors); the weights of the epoch with the lowest held-out loss are kept.
-    patience : int or None
-        Stop when the held-out loss has not improved for this many epochs.
-    checkpoint : str or None
-        File the training state is saved to after every epoch and resumed from when it exists
-        (`unseg fit` uses OUT.ckpt).
-    device : str
-        Where training and embedding run: "cpu", "cuda", "auto".
-    random_state : int or None
-        Seed of the weights, crops, anchors, landmarks and k-means.
     """
 
     requires_fit = True
-    cluster: str
-    k: int
-    level: int | None
-    max_clusters: int
-    n_landmarks: int
-    embedding_dim: int
-    patch_size: int
-    radius: int
-    ssim_threshold: float
-    temperature: float
-    contrastive_weight: float
-    crop_size: int
-    anchors_per_crop: int
-    epochs: int
-    batch_size: int
-    lr: float
-    validation_fraction: float
-    patience: int | None
-    checkpoint: str | None
-    device: str
-    random_state: int | None
-    channels_: int
-    encoder_: dict[str, Any]
-    test_params: ClassVar[dict[str, Any]] = {
+    test_params = {
         "embedding_dim": 8, "epochs": 1, "crop_size": 28, "anchors_per_crop": 4,
         "batch_size": 2, "n_landmarks": 50, "k": 3,
     }
-    predict_params = ("cluster", "k", "level", "max_clusters", "n_landmarks", "device")
-    _constraints = {
-        "cluster": Options(CLUSTERINGS),
-        "k": Interval(int, low=2),
-        "level": Interval(int, low=0, allow_none=True),
-        "max_clusters": Interval(int, low=2),
-        "n_landmarks": Interval(int, low=2),
-        "embedding_dim": Interval(int, low=1),
-        "patch_size": Interval(int, low=1),
-        "radius": Interval(int, low=1),
-        "ssim_threshold": Interval(float, low=-1, high=1),
-        "temperature": Interval(float, low=0, low_open=True),
-        "contrastive_weight": Interval(float, low=0, high=1),
-        "crop_size": Interval(int, low=8),
-        "anchors_per_crop": Interval(int, low=2),
-        "epochs": Interval(int, low=1),
-        "batch_size": Interval(int, low=1),
-        "lr": Interval(float, low=0, low_open=True),
-        "validation_fraction": Interval(float, low=0, high=0.9),
-        "patience": Interval(int, low=1, allow_none=True),
-        "checkpoint": Text(allow_none=True),
-        "device": Text(),
-        "random_state": SEED,
-    }
+    cluster: str = param(
+        default="kmeans", check=Options(CLUSTERINGS), predict=True,
+        doc='How each image\'s embeddings become segments: "kmeans" k-means on a diffusion-map '
+            'embedding (k segments); "diffusion" a level of diffusion condensation (the level '
+            'that lasts longest, or --level), with every level available; "persistent" one map '
+            "of the segments that persist longest through condensation.")
+    k: int = param(default=10, check=Interval(int, low=2), predict=True,
+                   doc='Segments of the "kmeans" clustering.')
+    level: int | None = param(
+        default=None, check=Interval(int, low=0, allow_none=True), predict=True,
+        doc='"diffusion": the level to return, 0 being the coarsest (2 or more segments); a '
+            "level beyond the finest gives the finest. None picks the level where the number "
+            "of segments plateaus longest.")
+    max_clusters: int = param(
+        default=32, check=Interval(int, low=2), predict=True,
+        doc="Condensation levels with more segments than this are not returned, and do not "
+            'take part in "persistent".')
+    n_landmarks: int = param(
+        default=1000, check=Interval(int, low=2), predict=True,
+        doc="Pixels are summarised by at most this many weighted k-means landmarks before "
+            "clustering; memory and time of clustering grow with it, not with the image.")
+    embedding_dim: int = param(default=128, check=Interval(int, low=1),
+                               doc="Size of the pixel embedding (channels of the last "
+                                   "convolution).")
+    patch_size: int = param(
+        default=7, check=Interval(int, low=1),
+        doc="Side of the patches compared by SSIM and rebuilt from the embedding (odd).")
+    radius: int = param(
+        default=3, check=Interval(int, low=1),
+        doc="Positives are mined among the pixels at most this far from the anchor (a square).")
+    ssim_threshold: float = param(
+        default=0.5, check=Interval(float, low=-1, high=1),
+        doc="An anchor takes part in the contrastive loss only when its best neighbour's patch "
+            "has at least this SSIM with its own.")
+    temperature: float = param(default=0.5, check=Interval(float, low=0, low_open=True),
+                               doc="Temperature of the NT-Xent loss.")
+    contrastive_weight: float = param(
+        default=0.01, check=Interval(float, low=0, high=1),
+        doc="lambda: loss = lambda * contrastive + (1 - lambda) * reconstruction.")
+    crop_size: int = param(default=64, check=Interval(int, low=8),
+                           doc="Training crops are crop_size x crop_size pixels.")
+    anchors_per_crop: int = param(default=32, check=Interval(int, low=2),
+                                  doc="Anchor pixels drawn in each crop.")
+    epochs: int = param(
+        default=50, check=Interval(int, low=1),
+        doc="Most training epochs; an epoch takes one crop from every training image.")
+    batch_size: int = param(default=8, check=Interval(int, low=1), doc="Crops per mini-batch.")
+    lr: float = param(default=1e-3, check=Interval(float, low=0, low_open=True),
+                      doc="Adam learning rate.")
+    validation_fraction: float = param(
+        default=0.1, check=Interval(float, low=0, high=0.9),
+        doc="Share of the images held out for the label-free validation loss (fixed crops and "
+            "anchors); the weights of the epoch with the lowest held-out loss are kept.")
+    patience: int | None = param(
+        default=10, check=Interval(int, low=1, allow_none=True),
+        doc="Stop when the held-out loss has not improved for this many epochs.")
+    checkpoint: str | None = param(
+        default=None, check=Text(allow_none=True),
+        doc="File the training state is saved to after every epoch and resumed from when it "
+            "exists (`unseg fit` uses OUT.ckpt).")
+    device: str = param(default="cpu", check=Text(), predict=True,
+                        doc='Where training and embedding run: "cpu", "cuda", "auto".')
+    random_state: int | None = param(
+        default=0, check=SEED, doc="Seed of the weights, crops, anchors, landmarks and k-means.")
 
-    def __init__(self, *, cluster: str = "kmeans", k: int = 10, level: int | None = None,
-                 max_clusters: int = 32, n_landmarks: int = 1000, embedding_dim: int = 128,
-                 patch_size: int = 7, radius: int = 3, ssim_threshold: float = 0.5,
-                 temperature: float = 0.5, contrastive_weight: float = 0.01,
-                 crop_size: int = 64, anchors_per_crop: int = 32, epochs: int = 50,
-                 batch_size: int = 8, lr: float = 1e-3, validation_fraction: float = 0.1,
-                 patience: int | None = 10, checkpoint: str | None = None, device: str = "cpu",
-                 random_state: int | None = 0) -> None:
-        self._set_params(locals())
+    def _n_labels(self) -> int:
+        return self.k if self.cluster == "kmeans" else self.max_clusters
 
     # -- training ---------------------------------------------------------------------------
     def _margin(self) -> int:
@@ -191,7 +146,7 @@ class CUTSSegmenter(Segmenter):
         import torch
 
         from unseg.models.cuts import CUTSEncoder, cuts_loss
-        from unseg.train import holdout_split, resolve_device, seeded, train
+        from unseg.train import resolve_device, run_key, seeded, train_on_items
 
         if self.patch_size % 2 == 0:
             raise ParameterError(
@@ -209,13 +164,10 @@ class CUTSSegmenter(Segmenter):
             raise ParameterError("cuts: training needs at least 1 image. Fix: fit on a folder.")
         self.channels_ = 1 if all(np.asarray(im).ndim == 2 for im in raw) else 3
         data = [_as_input(im, self.channels_) for im in raw]
-        train_idx, val_idx = holdout_split(len(data), self.validation_fraction,
-                                           self.random_state)
         size = self.crop_size
-        key = hashlib.sha256(repr((
-            self.name, {k: v for k, v in self.get_params().items()
-                        if k not in ("checkpoint", "device", *self.predict_params)},
-            [d.shape for d in data], float(sum(d.sum() for d in data)))).encode()).hexdigest()
+        skipped = ("checkpoint", "device", *self.predict_param_names())
+        key = run_key(self.name, {k: v for k, v in self.get_params().items()
+                                  if k not in skipped}, data)
 
         def corner(rng: np.random.Generator, i: int) -> tuple[int, int, int]:
             _, h, w = data[i].shape
@@ -224,15 +176,8 @@ class CUTSSegmenter(Segmenter):
 
         def stack(crops: list[tuple[int, int, int]]) -> torch.Tensor:
             return torch.from_numpy(np.stack([_crop(data[i], t, left, size)
-                                              for i, t, left in crops]))
+                                              for i, t, left in crops])).to(device)
 
-        def batches(rng: np.random.Generator) -> list[list[tuple[int, int, int]]]:
-            order = [corner(rng, int(i)) for i in train_idx[rng.permutation(len(train_idx))]]
-            return [order[s : s + self.batch_size] for s in range(0, len(order),
-                                                                   self.batch_size)]
-
-        val_rng = np.random.default_rng(self.random_state)
-        val_crops = [corner(val_rng, int(i)) for i in val_idx]
         device = resolve_device(self.device)
         with seeded(self.random_state):
             encoder = CUTSEncoder(self.channels_, self.embedding_dim).to(device)
@@ -243,28 +188,24 @@ class CUTSSegmenter(Segmenter):
                                          lr=self.lr)
 
             def step(batch: list[tuple[int, int, int]], step_index: int) -> float:
-                loss = cuts_loss(encoder, head, stack(batch).to(device), **self._loss_kwargs())
+                loss = cuts_loss(encoder, head, stack(batch), **self._loss_kwargs())
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 return loss.item()
 
-            def validate() -> float:
-                generator = torch.Generator().manual_seed(self.random_state or 0)
-                losses = [cuts_loss(encoder, head, stack(val_crops[s : s + self.batch_size])
-                                    .to(device), generator=generator, **self._loss_kwargs())
-                          .item() * len(val_crops[s : s + self.batch_size])
-                          for s in range(0, len(val_crops), self.batch_size)]
-                return float(np.sum(losses) / len(val_crops))
+            def held_out_loss(batch: list[tuple[int, int, int]], generator: torch.Generator
+                              ) -> torch.Tensor:
+                return cuts_loss(encoder, head, stack(batch), generator=generator,
+                                 **self._loss_kwargs())
 
-            history = train(modules, {"adam": optimizer}, step, batches, epochs=self.epochs,
-                            validate=validate if len(val_idx) else None,
-                            patience=self.patience, checkpoint=self.checkpoint, key=key,
-                            random_state=self.random_state, desc="training cuts")
+            history = train_on_items(
+                modules, {"adam": optimizer}, step, held_out_loss, len(data), draw=corner,
+                batch_size=self.batch_size, validation_fraction=self.validation_fraction,
+                epochs=self.epochs, patience=self.patience, checkpoint=self.checkpoint, key=key,
+                random_state=self.random_state, desc="training cuts")
         self.encoder_ = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
-        self.history_ = {"train_loss": history.train_loss, "val_loss": history.val_loss,
-                         "epoch_seconds": history.epoch_seconds,
-                         "best_epoch": history.best_epoch}
+        self.history_ = dataclasses.asdict(history)
 
     # -- prediction ---------------------------------------------------------------------------
     def embed(self, image: Image) -> np.ndarray:
@@ -274,6 +215,7 @@ class CUTSSegmenter(Segmenter):
         from unseg.models.cuts import CUTSEncoder
         from unseg.train import resolve_device
 
+        image = self._checked(image)
         self._check_ready()
         device = resolve_device(self.device)
         cache = getattr(self, "_encoder_cache", None)
@@ -297,12 +239,11 @@ class CUTSSegmenter(Segmenter):
     def multigranular(self) -> bool:
         return self.cluster == "diffusion"
 
-    def hierarchy(self, image: Image) -> Hierarchy:
+    def _hierarchy(self, image: Image) -> Hierarchy:
         """Every diffusion condensation level with 2 to ``max_clusters`` segments, coarse to
         fine, how many steps each lasted, and the level ``predict`` returns."""
         from unseg.cluster.diffusion import condense
 
-        self._check_ready()
         marks = self._landmarks(image)
         result = condense(marks.centres, weights=marks.weights)
         counts = result.n_clusters
@@ -324,7 +265,7 @@ class CUTSSegmenter(Segmenter):
         from unseg.cluster.diffusion import condense, diffusion_kmeans
 
         if self.cluster == "diffusion":
-            found = self.hierarchy(image)
+            found = self._hierarchy(image)
             return found.levels[found.chosen]
         marks = self._landmarks(image)
         if self.cluster == "kmeans":

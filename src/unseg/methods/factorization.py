@@ -9,46 +9,17 @@ image; ``dff`` keeps per-image factors, whose ids mean nothing across images.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from unseg.methods import register
-from unseg.methods.base import BackboneFeatures, Segmenter
-from unseg.methods.params import SEED, Constraint, Interval, Options, Text
+from unseg.methods.base import BackboneSegmenter
+from unseg.methods.params import SEED, Interval, Options, Text, param
 from unseg.types import Image, LabelMap
 
 if TYPE_CHECKING:
     import torch
-
-
-
-def upsample_argmax(scores: torch.Tensor, size: tuple[int, int], chunk: int = 32
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Argmax over channels of ``scores`` (K, h, w) upsampled bilinearly to ``size``.
-
-    Returns the label ``(H, W)`` and the margin ``(best - second) / best`` in [0, 1]. Channels
-    are upsampled ``chunk`` at a time, so memory stays at ``chunk * H * W`` floats.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    def upsampled(start: int) -> torch.Tensor:
-        return F.interpolate(scores[None, start : start + chunk].float(), size=size,
-                             mode="bilinear", align_corners=False)[0]
-
-    up = upsampled(0)
-    top = up.topk(min(2, up.shape[0]), dim=0)
-    best, label = top.values[0], top.indices[0]
-    second = top.values[1] if up.shape[0] > 1 else torch.zeros_like(best)
-    for start in range(chunk, scores.shape[0], chunk):
-        values = torch.cat([best[None], second[None], upsampled(start)])
-        top = values.topk(2, dim=0)
-        chosen = top.indices[0]
-        label = torch.where(chosen < 2, label, chosen - 2 + start)  # 0, 1: the running best
-        best, second = top.values[0], top.values[1]
-    margin = (best - second) / best.clamp_min(1e-12)
-    return label, margin.clamp(0, 1)
 
 
 def free_factors(x: torch.Tensor, n: int, max_iter: int, random_state: int | None
@@ -71,37 +42,41 @@ def free_factors(x: torch.Tensor, n: int, max_iter: int, random_state: int | Non
 FIXED_H_TOL = 1e-7
 
 
-class _FactorizationSegmenter(BackboneFeatures, Segmenter):
-    """Shared plumbing: the backbone, padding to its size rule, batching by size."""
+class FactorizationSegmenter(BackboneSegmenter):
+    """Shared plumbing of F-SEG and DFF: factor memberships on the backbone's grid, labels by
+    their upsampled argmax, images of one size factorized together."""
 
-    max_iter: int
+    max_iter: int = param(default=200, check=Interval(int, low=1), doc="NMF iteration cap.")
+
+    def _n_labels(self) -> int:
+        raise NotImplementedError
 
     def _factor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-item memberships W (B, h*w, n) and the label of each factor (B, n)."""
         raise NotImplementedError
 
-    def n_labels(self) -> int:
-        """How many label ids the method gives."""
-        return int(self.k)  # type: ignore[attr-defined]
-
     def memberships(self, images: list[Image]) -> tuple[torch.Tensor, int]:
         """Per-label memberships on the feature grid, for same-size images.
 
-        Returns ``(B, n_labels, gh, gw)`` (the memberships of the factors given each label,
+        Returns ``(B, n_labels_, gh, gw)`` (the memberships of the factors given each label,
         summed) and the stride: upsampled bilinearly by ``stride`` and cropped to the image
         size they give each pixel's memberships.
         """
         import torch
 
+        images = [self._checked(image) for image in images]
+        self._check_ready()
+        n_labels = self._n_labels()
         x, (gh, gw) = self._features(images)
         w, lookup = self._factor(x)
-        scores = torch.zeros(w.shape[0], w.shape[1], self.n_labels(), dtype=w.dtype,
-                             device=w.device)
+        scores = torch.zeros(w.shape[0], w.shape[1], n_labels, dtype=w.dtype, device=w.device)
         scores.scatter_add_(2, lookup[:, None, :].expand(-1, w.shape[1], -1), w)
         return scores.transpose(1, 2).reshape(w.shape[0], -1, gh, gw), self._backbone().stride
 
-    def segment_batch(self, images: list[Image]) -> list[tuple[LabelMap, np.ndarray]]:
+    def _segment(self, images: list[Image]) -> list[tuple[LabelMap, np.ndarray]]:
         """Labels and confidence margins for same-size images."""
+        from unseg.factorize import upsample_argmax
+
         x, (gh, gw) = self._features(images)
         memberships, factor_labels = self._factor(x)
         h, w = images[0].shape[:2]
@@ -116,104 +91,52 @@ class _FactorizationSegmenter(BackboneFeatures, Segmenter):
 
     def predict_with_confidence(self, image: Image) -> tuple[LabelMap, np.ndarray]:
         """The label map and a per-pixel confidence: ``(best - second) / best`` membership."""
+        image = self._checked(image)
         self._check_ready()
-        return self.segment_batch([image])[0]
+        return self._segment([image])[0]
 
-    def _predict(self, image: Image) -> LabelMap:
-        return self.segment_batch([image])[0][0]
-
-    def predict_batch(self, images: Iterable[Image]) -> list[LabelMap]:
-        """Segment several images, factorizing those of one size together."""
-        images = list(images)
-        if not images:
-            return []
-        self._check_ready()
-        result: list[LabelMap | None] = [None] * len(images)
+    def _predict_batch(self, images: list[Image]) -> list[LabelMap]:
+        """Images of one size are factorized together (each item is its own problem)."""
+        result: list[LabelMap] = [np.empty(0, np.int32)] * len(images)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
             by_shape.setdefault(image.shape, []).append(i)
         for indices in by_shape.values():
-            segments = self.segment_batch([images[i] for i in indices])
+            segments = self._segment([images[i] for i in indices])
             for i, (labels, _) in zip(indices, segments, strict=True):
                 result[i] = labels
-        return result  # type: ignore[return-value]
-
-
-_BACKBONE_CONSTRAINTS: dict[str, Constraint] = BackboneFeatures.constraints | {
-    "max_iter": Interval(int, low=1),
-    "random_state": SEED,
-}
+        return result
 
 
 @register("fseg")
-class FSegSegmenter(_FactorizationSegmenter):
+class FSegSegmenter(FactorizationSegmenter):
     """F-SEG: NMF of backbone features mapped to a concept bank; labels consistent across images.
-
-    Parameters
-    ----------
-    backbone : str
-        Feature extractor (see `unseg backbones`); "default" is embedded and needs no download.
-    weights : str or None
-        Backbone weights: None for its pretrained weights, a local file or folder, or "random".
-    layer : str or None
-        Backbone layer; None for the backbone's default.
-    concepts : str or None
-        Concept bank: a .npz from `unseg concepts fit` or a published bank name (see `unseg
-        concepts list`); None fits a bank of size k on the input images first.
-    k : int
-        Bank size, the number of labels.
-    assign : {"fixed-h", "cosine"}
-        fixed-h: NMF with H fixed to the bank centres (negative entries set to 0), label =
-        argmax of W. cosine: NMF into n_concepts factors per image, each factor labelled by
-        its most cosine-similar centre.
-    n_concepts : int
-        Factors per image for assign="cosine" (at most the number of feature cells).
-    tile_size : int or None
-        Tile side when fitting a bank on the inputs; None for the backbone's input size.
-    max_iter : int
-        NMF iteration cap.
-    device : str
-        Where the backbone and NMF run: "cpu", "cuda", "cuda:1", ...
-    random_state : int or None
-        Seed of bank fitting and of the NMF initialisation.
     """
 
     requires_fit = True
     test_params = {"k": 3, "tile_size": 16}
-    _constraints = _BACKBONE_CONSTRAINTS | {
-        "concepts": Text(allow_none=True),
-        "k": Interval(int, low=1),
-        "assign": Options(("fixed-h", "cosine")),
-        "n_concepts": Interval(int, low=1),
-        "tile_size": Interval(int, low=1, allow_none=True),
-    }
+    concepts: str | None = param(
+        default=None, check=Text(allow_none=True),
+        doc="Concept bank: a .npz from `unseg concepts fit` or a published bank name (see "
+            "`unseg concepts list`); None fits a bank of size k on the input images first.")
+    k: int = param(default=16, check=Interval(int, low=1),
+                   doc="Bank size, the number of labels.")
+    assign: str = param(
+        default="fixed-h", check=Options(("fixed-h", "cosine")),
+        doc="fixed-h: NMF with H fixed to the bank centres (negative entries set to 0), label = "
+            "argmax of W. cosine: NMF into n_concepts factors per image, each factor labelled "
+            "by its most cosine-similar centre.")
+    n_concepts: int = param(
+        default=8, check=Interval(int, low=1),
+        doc='Factors per image for assign="cosine" (at most the number of feature cells).')
+    tile_size: int | None = param(
+        default=None, check=Interval(int, low=1, allow_none=True),
+        doc="Tile side when fitting a bank on the inputs; None for the backbone's input size.")
+    random_state: int | None = param(
+        default=0, check=SEED, doc="Seed of bank fitting and of the NMF initialisation.")
 
-    def __init__(
-        self,
-        *,
-        backbone: str = "default",
-        weights: str | None = None,
-        layer: str | None = None,
-        concepts: str | None = None,
-        k: int = 16,
-        assign: Literal["fixed-h", "cosine"] = "fixed-h",
-        n_concepts: int = 8,
-        tile_size: int | None = None,
-        max_iter: int = 200,
-        device: str = "cpu",
-        random_state: int | None = 0,
-    ) -> None:
-        self.backbone = backbone
-        self.weights = weights
-        self.layer = layer
-        self.concepts = concepts
-        self.k = k
-        self.assign = assign
-        self.n_concepts = n_concepts
-        self.tile_size = tile_size
-        self.max_iter = max_iter
-        self.device = device
-        self.random_state = random_state
+    def _n_labels(self) -> int:
+        return self.k
 
     def _fit(self, images: Iterable[Image]) -> None:
         from unseg.concepts import fit_bank, load_bank
@@ -246,47 +169,18 @@ class FSegSegmenter(_FactorizationSegmenter):
 
 
 @register("dff")
-class DFFSegmenter(_FactorizationSegmenter):
-    """Deep Feature Factorization: NMF of each image's backbone features (ids not shared).
+class DFFSegmenter(FactorizationSegmenter):
+    """Deep Feature Factorization of each image alone: NMF of its backbone features (ids not
+    shared between images)."""
 
-    Parameters
-    ----------
-    backbone : str
-        Feature extractor (see `unseg backbones`); "default" is embedded and needs no download.
-    weights : str or None
-        Backbone weights: None for its pretrained weights, a local file or folder, or "random".
-    layer : str or None
-        Backbone layer; None for the backbone's default.
-    k : int
-        Factors per image, the number of labels (at most the number of feature cells).
-    max_iter : int
-        NMF iteration cap.
-    device : str
-        Where the backbone and NMF run: "cpu", "cuda", "cuda:1", ...
-    random_state : int or None
-        Seed of the NMF initialisation.
-    """
+    k: int = param(
+        default=4, check=Interval(int, low=1),
+        doc="Factors per image, the number of labels (at most the number of feature cells).")
+    random_state: int | None = param(
+        default=0, check=SEED, doc="Seed of the NMF initialisation.")
 
-    _constraints = _BACKBONE_CONSTRAINTS | {"k": Interval(int, low=1)}
-
-    def __init__(
-        self,
-        *,
-        backbone: str = "default",
-        weights: str | None = None,
-        layer: str | None = None,
-        k: int = 4,
-        max_iter: int = 200,
-        device: str = "cpu",
-        random_state: int | None = 0,
-    ) -> None:
-        self.backbone = backbone
-        self.weights = weights
-        self.layer = layer
-        self.k = k
-        self.max_iter = max_iter
-        self.device = device
-        self.random_state = random_state
+    def _n_labels(self) -> int:
+        return self.k
 
     def _factor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         import torch

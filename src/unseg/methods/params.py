@@ -1,12 +1,16 @@
-"""Declarative parameter constraints, checked with one message template.
+"""Method parameters, declared once: default, constraint and help in one :func:`param`.
 
-Every method lists a constraint for each constructor parameter in ``_constraints``; the base
-class checks them at the start of ``fit`` and ``predict``. The conformance test derives invalid
-values from the same constraints, so a method cannot forget to validate a parameter.
+A method declares each parameter as a class attribute, ``k: int = param(default=4,
+check=Interval(int, low=1), doc="Number of clusters.")``. From that one declaration come the
+keyword-only constructor, validation with one message template (at the start of ``fit`` and
+``predict``), the ``Parameters`` section of the class docstring, and the command-line option with
+its type, choices and help. The conformance test derives invalid values from the same
+constraints, so a method cannot forget to validate a parameter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,13 +121,56 @@ Constraint = Interval | Options | Text | Flag
 SEED = Interval(int, low=0, allow_none=True)
 
 
-def check_params(method: str, params: dict[str, Any], constraints: dict[str, Constraint]) -> None:
-    """Raise :class:`ParameterError` for the first parameter its constraint rejects."""
-    for name, value in params.items():
-        constraint = constraints[name]
+def check_params(method: str, values: dict[str, Any], declared: dict[str, Param]) -> None:
+    """Raise :class:`ParameterError` for the first value its parameter's constraint rejects."""
+    for name, value in values.items():
+        constraint = declared[name].check
         if not constraint.accepts(value):
             option = "--" + name.replace("_", "-")
             raise ParameterError(
                 f"{method}: {name} must be {constraint.describe()}, got {value!r}. "
                 f"Fix: pass {name}= (command line: {option}) with {constraint.describe()}."
             )
+
+
+def param(*, default: Any, check: Constraint, doc: str, predict: bool = False) -> Any:
+    """Declare a method parameter (a dataclass field of the Segmenter).
+
+    Parameters
+    ----------
+    default : object
+        The value when the parameter is not given; it must satisfy ``check``.
+    check : Constraint
+        What values are accepted; gives the validation and the command-line type or choices.
+    doc : str
+        One or more sentences of help: the docstring's and the command line's.
+    predict : bool
+        The parameter only acts at prediction time, so a fitted model takes a new value for it
+        (``unseg segment METHOD --model FILE --OPTION VALUE``).
+    """
+    if not check.accepts(default):
+        raise TypeError(f"default {default!r} does not satisfy its constraint {check}")
+    return dataclasses.field(
+        default=default, metadata={"check": check, "doc": doc, "predict": predict}
+    )
+
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter, as the command line and the tests read it."""
+
+    name: str
+    default: Any
+    check: Constraint
+    doc: str
+    predict: bool
+    #: The annotation as written (``"int"``, ``"str | None"``), for the docstring.
+    type: str
+
+    @classmethod
+    def of(cls, field: dataclasses.Field) -> Param:
+        """The parameter declared by a :func:`param` field."""
+        meta = field.metadata
+        return cls(field.name, field.default, meta["check"], meta["doc"], meta["predict"],
+                   field.type if isinstance(field.type, str) else field.type.__name__)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unseg.errors import ParameterError
 from unseg.methods import register
-from unseg.methods.base import BackboneFeatures, Segmenter
-from unseg.methods.params import SEED, Constraint, Flag, Interval, Options
+from unseg.methods.base import BackboneSegmenter
+from unseg.methods.params import SEED, Flag, Interval, Options, param
 from unseg.types import Image, LabelMap
 
 if TYPE_CHECKING:
@@ -38,27 +38,57 @@ class _Grid:
             feats, shape, image, size, stride)
 
 
-class _TwoStepSegmenter(BackboneFeatures, Segmenter):
+class TwoStepSegmenter(BackboneSegmenter):
     """Shared steps: features, segment features, dataset clustering, prediction."""
 
     requires_fit = True
-    k: int
-    cluster: str
-    metric: str
-    standardize: bool
-    segment_feature: str
-    crop_size: int
-    max_side: int
-    ot_temperature: float
-    sinkhorn_iterations: int
-    ot_updates: int
-    abc_steps: int
-    abc_epochs: int
-    abc_min_size: float | None
-    abc_max_size: float | None
-    random_state: int | None
     #: Whether the border segment is set apart (a parameter of dsm only).
     background = False
+
+    k: int = param(default=8, check=Interval(int, low=1),
+                   doc="Number of dataset-level clusters: the labels.")
+    cluster: str = param(
+        default="kmeans", check=Options(("kmeans", "otc", "abc")),
+        doc="Dataset-level clustering of the segment features: k-means, k-means with Sinkhorn "
+            "optimal-transport assignments, or attention-based clustering.")
+    metric: str = param(default="cosine", check=Options(("cosine", "l2")),
+                        doc="Distance of k-means and OTC.")
+    standardize: bool = param(
+        default=False, check=Flag(),
+        doc="Standardize each feature (zero mean, unit variance over the fitted segments) "
+            "first.")
+    segment_feature: str = param(
+        default="mean", check=Options(("mean", "crop")),
+        doc="A segment's feature: the mean backbone feature of its cells, or the mean feature "
+            "of its bounding-box crop (resized to crop_size) over the segment's cells.")
+    crop_size: int = param(default=64, check=Interval(int, low=8),
+                           doc='Side of the crops for segment_feature="crop".')
+    max_side: int = param(
+        default=512, check=Interval(int, low=16),
+        doc="Images with a longer side are downscaled to it before grouping (labels are "
+            "resized back to the input).")
+    ot_temperature: float = param(default=0.02, check=Interval(float, low=0, low_open=True),
+                                  doc="Sinkhorn temperature of OTC.")
+    sinkhorn_iterations: int = param(default=10, check=Interval(int, low=1),
+                                     doc="Sinkhorn iterations per OTC update.")
+    ot_updates: int = param(default=200, check=Interval(int, low=1),
+                            doc="Most OTC centre updates.")
+    abc_steps: int = param(default=3, check=Interval(int, low=0),
+                           doc="Cross-attention + MLP update steps of attention-based "
+                               "clustering.")
+    abc_epochs: int = param(default=100, check=Interval(int, low=1),
+                            doc="Training epochs of attention-based clustering.")
+    abc_min_size: float | None = param(
+        default=None, check=Interval(float, low=0, high=1, allow_none=True),
+        doc="Smallest cluster mass as a fraction of the segments; None for 1 / k^2.")
+    abc_max_size: float | None = param(
+        default=None, check=Interval(float, low=0, high=1, low_open=True, allow_none=True),
+        doc="Largest cluster mass as a fraction of the segments; None for 1 / sqrt(k).")
+    random_state: int | None = param(default=0, check=SEED,
+                                     doc="Seed of every random choice.")
+
+    def _n_labels(self) -> int:
+        return self.k + 1 if self.background else self.k
 
     # -- step 1: per image -------------------------------------------------------------
     def _grid(self, image: Image) -> _Grid:
@@ -163,13 +193,13 @@ class _TwoStepSegmenter(BackboneFeatures, Segmenter):
     def _predict(self, image: Image) -> LabelMap:
         import torch
 
-        from unseg.methods.factorization import upsample_argmax
+        from unseg.factorize import upsample_argmax
 
         grid = self._grid(image)
         segments, feats, background = self._segments(grid)
         labels = np.where(background, self.k, self.clusters_.assign(feats))
         cells = labels[segments]
-        n_labels = self.k + 1 if self.background else self.k
+        n_labels = self._n_labels()
         onehot = torch.from_numpy(np.eye(n_labels, dtype=np.float32)[cells]).permute(2, 0, 1)
         gh, gw = grid.shape
         up, _ = upsample_argmax(onehot, (gh * grid.stride, gw * grid.stride))
@@ -181,133 +211,28 @@ class _TwoStepSegmenter(BackboneFeatures, Segmenter):
         return work
 
 
-_SHARED_DOC = """
-    backbone : str
-        Feature extractor (see `unseg backbones`); "default" is embedded and needs no download.
-    weights : str or None
-        Backbone weights: None for its pretrained weights, a local file or folder, or "random".
-    layer : str or None
-        Backbone layer; None for the backbone's default.
-    k : int
-        Number of dataset-level clusters: the labels.
-    cluster : {"kmeans", "otc", "abc"}
-        Dataset-level clustering of the segment features: k-means, k-means with Sinkhorn
-        optimal-transport assignments, or attention-based clustering.
-    metric : {"cosine", "l2"}
-        Distance of k-means and OTC.
-    standardize : bool
-        Standardise each feature (zero mean, unit variance over the fitted segments) first.
-    segment_feature : {"mean", "crop"}
-        A segment's feature: the mean backbone feature of its cells, or the mean feature of
-        its bounding-box crop (resized to crop_size) over the segment's cells.
-    crop_size : int
-        Side of the crops for segment_feature="crop".
-    max_side : int
-        Images with a longer side are downscaled to it before grouping (labels are resized
-        back to the input).
-    ot_temperature : float
-        Sinkhorn temperature of OTC.
-    sinkhorn_iterations : int
-        Sinkhorn iterations per OTC update.
-    ot_updates : int
-        Most OTC centre updates.
-    abc_steps : int
-        Cross-attention + MLP update steps of attention-based clustering.
-    abc_epochs : int
-        Training epochs of attention-based clustering.
-    abc_min_size : float or None
-        Smallest cluster mass as a fraction of the segments; None for 1 / k^2.
-    abc_max_size : float or None
-        Largest cluster mass as a fraction of the segments; None for 1 / sqrt(k).
-    device : str
-        Where the backbone runs: "cpu", "cuda", ...
-    random_state : int or None
-        Seed of every random choice.
-"""
-
-_SHARED_CONSTRAINTS: dict[str, Constraint] = BackboneFeatures.constraints | {
-    "k": Interval(int, low=1),
-    "cluster": Options(("kmeans", "otc", "abc")),
-    "metric": Options(("cosine", "l2")),
-    "standardize": Flag(),
-    "segment_feature": Options(("mean", "crop")),
-    "crop_size": Interval(int, low=8),
-    "max_side": Interval(int, low=16),
-    "ot_temperature": Interval(float, low=0, low_open=True),
-    "sinkhorn_iterations": Interval(int, low=1),
-    "ot_updates": Interval(int, low=1),
-    "abc_steps": Interval(int, low=0),
-    "abc_epochs": Interval(int, low=1),
-    "abc_min_size": Interval(float, low=0, high=1, allow_none=True),
-    "abc_max_size": Interval(float, low=0, high=1, low_open=True, allow_none=True),
-    "random_state": SEED,
-}
-
-
 @register("dsm")
-class DSMSegmenter(_TwoStepSegmenter):
+class DSMSegmenter(TwoStepSegmenter):
     """Deep spectral segments (Laplacian eigenvectors of feature affinity), clustered over the
-    dataset: labels consistent across images.
-
-    Parameters
-    ----------
-    n_segments : int or None
-        Segments per image; None picks the count at the largest eigengap (2..max_segments).
-    max_segments : int
-        Most segments per image when n_segments is None.
-    colour_weight : float
-        Weight of the colour-and-position kNN affinity added to the feature affinity (0: off).
-    n_neighbors : int
-        Neighbours of each cell in the colour-and-position affinity.
-    background : bool
-        Give the segment holding most of the image border its own label k (background) and
-        leave it out of the dataset clustering.
-    """
-
-    n_segments: int | None
-    max_segments: int
-    colour_weight: float
-    n_neighbors: int
-    background: bool
+    dataset: labels consistent across images."""
 
     test_params = {"k": 2, "n_segments": 2, "max_side": 48}
-    _constraints = _SHARED_CONSTRAINTS | {
-        "n_segments": Interval(int, low=2, allow_none=True),
-        "max_segments": Interval(int, low=2),
-        "colour_weight": Interval(float, low=0),
-        "n_neighbors": Interval(int, low=1),
-        "background": Flag(),
-    }
-
-    def __init__(
-        self,
-        *,
-        n_segments: int | None = None,
-        max_segments: int = 8,
-        colour_weight: float = 0.0,
-        n_neighbors: int = 10,
-        background: bool = False,
-        backbone: str = "default",
-        weights: str | None = None,
-        layer: str | None = None,
-        k: int = 8,
-        cluster: Literal["kmeans", "otc", "abc"] = "kmeans",
-        metric: Literal["cosine", "l2"] = "cosine",
-        standardize: bool = False,
-        segment_feature: Literal["mean", "crop"] = "mean",
-        crop_size: int = 64,
-        max_side: int = 512,
-        ot_temperature: float = 0.02,
-        sinkhorn_iterations: int = 10,
-        ot_updates: int = 200,
-        abc_steps: int = 3,
-        abc_epochs: int = 100,
-        abc_min_size: float | None = None,
-        abc_max_size: float | None = None,
-        device: str = "cpu",
-        random_state: int | None = 0,
-    ) -> None:
-        self._set_params(locals())
+    n_segments: int | None = param(
+        default=None, check=Interval(int, low=2, allow_none=True),
+        doc="Segments per image; None picks the count at the largest eigengap "
+            "(2..max_segments).")
+    max_segments: int = param(default=8, check=Interval(int, low=2),
+                              doc="Most segments per image when n_segments is None.")
+    colour_weight: float = param(
+        default=0.0, check=Interval(float, low=0),
+        doc="Weight of the colour-and-position kNN affinity added to the feature affinity "
+            "(0: off).")
+    n_neighbors: int = param(default=10, check=Interval(int, low=1),
+                             doc="Neighbours of each cell in the colour-and-position affinity.")
+    background: bool = param(  # type: ignore[assignment]
+        default=False, check=Flag(),
+        doc="Give the segment holding most of the image border its own label k (background) "
+            "and leave it out of the dataset clustering.")
 
     def _group(self, grid: _Grid) -> np.ndarray:
         from unseg.cluster.spectral import (
@@ -355,64 +280,21 @@ def _colour_position_affinity(grid: _Grid, n_neighbors: int) -> Any:
 
 
 @register("acseg")
-class ACSegSegmenter(_TwoStepSegmenter):
+class ACSegSegmenter(TwoStepSegmenter):
     """ACSeg: an Adaptive Concept Generator groups each image's cells (trained by modularity),
-    the groups clustered over the dataset: labels consistent across images.
+    the groups clustered over the dataset: labels consistent across images."""
 
-    Parameters
-    ----------
-    n_prototypes : int
-        Learnable prototypes (the most segments per image).
-    n_steps : int
-        Cross-attention, self-attention and feed-forward update steps of the prototypes.
-    acg_epochs : int
-        Training epochs of the concept generator over the images.
-    lr : float
-        Learning rate of the concept generator.
-    """
-
-    n_prototypes: int
-    n_steps: int
-    acg_epochs: int
-    lr: float
     trains_grouping = True
-
     test_params = {"k": 2, "n_prototypes": 3, "acg_epochs": 2, "max_side": 48}
-    _constraints = _SHARED_CONSTRAINTS | {
-        "n_prototypes": Interval(int, low=2),
-        "n_steps": Interval(int, low=1),
-        "acg_epochs": Interval(int, low=1),
-        "lr": Interval(float, low=0, low_open=True),
-    }
-
-    def __init__(
-        self,
-        *,
-        n_prototypes: int = 5,
-        n_steps: int = 3,
-        acg_epochs: int = 20,
-        lr: float = 1e-3,
-        backbone: str = "default",
-        weights: str | None = None,
-        layer: str | None = None,
-        k: int = 8,
-        cluster: Literal["kmeans", "otc", "abc"] = "kmeans",
-        metric: Literal["cosine", "l2"] = "cosine",
-        standardize: bool = False,
-        segment_feature: Literal["mean", "crop"] = "mean",
-        crop_size: int = 64,
-        max_side: int = 512,
-        ot_temperature: float = 0.02,
-        sinkhorn_iterations: int = 10,
-        ot_updates: int = 200,
-        abc_steps: int = 3,
-        abc_epochs: int = 100,
-        abc_min_size: float | None = None,
-        abc_max_size: float | None = None,
-        device: str = "cpu",
-        random_state: int | None = 0,
-    ) -> None:
-        self._set_params(locals())
+    n_prototypes: int = param(default=5, check=Interval(int, low=2),
+                              doc="Learnable prototypes (the most segments per image).")
+    n_steps: int = param(
+        default=3, check=Interval(int, low=1),
+        doc="Cross-attention, self-attention and feed-forward update steps of the prototypes.")
+    acg_epochs: int = param(default=20, check=Interval(int, low=1),
+                            doc="Training epochs of the concept generator over the images.")
+    lr: float = param(default=1e-3, check=Interval(float, low=0, low_open=True),
+                      doc="Learning rate of the concept generator.")
 
     def _generator(self) -> Any:
         from unseg.models.acseg import ConceptGenerator
@@ -461,6 +343,3 @@ class ACSegSegmenter(_TwoStepSegmenter):
             assign = self._generator()(torch.from_numpy(grid.feats))
         return assign.argmax(1).numpy().reshape(grid.shape)
 
-
-for _cls in (DSMSegmenter, ACSegSegmenter):
-    _cls.__doc__ = (_cls.__doc__ or "") + _SHARED_DOC

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -230,3 +231,60 @@ def train(
     for module in modules.values():
         module.eval()
     return history
+
+
+Item = TypeVar("Item")
+
+
+def run_key(method: str, params: dict[str, Any], data: Sequence[np.ndarray]) -> str:
+    """Identifies a training run (method, training parameters, the data's shapes and sum), so
+    that a checkpoint of another run is refused rather than resumed."""
+    summary = (method, params, [d.shape for d in data], float(sum(d.sum() for d in data)))
+    return hashlib.sha256(repr(summary).encode()).hexdigest()
+
+
+def train_on_items(
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    step: Callable[[list[Item], int], float],
+    loss: Callable[[list[Item], torch.Generator], torch.Tensor],
+    n_items: int,
+    *,
+    draw: Callable[[np.random.Generator, int], Item],
+    batch_size: int,
+    validation_fraction: float,
+    epochs: int,
+    patience: int | None,
+    checkpoint: str | Path | None,
+    key: str,
+    random_state: int | None,
+    desc: str,
+) -> History:
+    """:func:`train` on ``n_items`` training items, some held out for the label-free loss.
+
+    ``holdout_split`` sets ``validation_fraction`` of the items apart. Each epoch draws one
+    training example per remaining item, ``draw(rng, index)`` (the index itself, or a random
+    crop of it), in a shuffled order, and steps on mini-batches of ``batch_size``. The held-out
+    examples are drawn once, with a generator seeded by ``random_state``, and after every
+    epoch ``loss(batch, generator)`` is averaged over them (per example), ``generator`` seeded
+    the same way each time, so the held-out loss is the same function from epoch to epoch.
+    """
+    train_idx, val_idx = holdout_split(n_items, validation_fraction, random_state)
+
+    def chunks(items: list[Item]) -> list[list[Item]]:
+        return [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+
+    def batches(rng: np.random.Generator) -> list[list[Item]]:
+        return chunks([draw(rng, int(i)) for i in train_idx[rng.permutation(len(train_idx))]])
+
+    val_rng = np.random.default_rng(random_state)
+    held_out = [draw(val_rng, int(i)) for i in val_idx]
+
+    def validate() -> float:
+        generator = torch.Generator().manual_seed(random_state or 0)
+        total = sum(loss(batch, generator).item() * len(batch) for batch in chunks(held_out))
+        return float(total / len(held_out))
+
+    return train(modules, optimizers, step, batches, epochs=epochs,
+                 validate=validate if held_out else None, patience=patience,
+                 checkpoint=checkpoint, key=key, random_state=random_state, desc=desc)

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from unseg.errors import InputError
-from unseg.eval.evaluate import EvaluationResult
-from unseg.eval.folders import evaluate_folders
+from unseg.eval import EvaluationResult
+from unseg.workflows.folders import evaluate_folders, segment_samples
 
 
 @dataclass
@@ -69,7 +69,6 @@ def run_benchmark(
     """
     from unseg import methods
     from unseg.data import discover
-    from unseg.scale import segment_samples
 
     samples = discover([data])
     unlabelled = [s.image for s in samples if s.mask is None]

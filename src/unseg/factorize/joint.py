@@ -1,7 +1,9 @@
-"""Deep Feature Factorization (Collins, Achanta & Süsstrunk, ECCV 2018).
+"""Joint factorization of a batch: Deep Feature Factorization's co-segmentation (Collins,
+Achanta & Süsstrunk, ECCV 2018).
 
 All pixels of a batch are factorized together, so the ``k`` components (concepts) are shared by
-the images and a component means the same thing in each of them.
+the images and a component means the same thing in each of them. (The ``dff`` method factorizes
+each image alone, DFF's single-image case, with :func:`unseg.factorize.nmf`.)
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from unseg.errors import ParameterError
 from unseg.factorize.nmf import Array, nmf
 
 
-def dff(X: Array, n_components: int, **nmf_kwargs: Any) -> tuple[Any, ...]:
+def joint_nmf(X: Array, n_components: int, **nmf_kwargs: Any) -> tuple[Any, ...]:
     """One NMF over the ``B * N`` pixels of a batch; concepts shared by its images.
 
     Parameters
@@ -42,7 +44,7 @@ def dff(X: Array, n_components: int, **nmf_kwargs: Any) -> tuple[Any, ...]:
     if getattr(X, "ndim", None) != 3:
         shape = tuple(X.shape) if hasattr(X, "shape") else type(X).__name__
         raise ParameterError(
-            f"dff: X must be a batch of features (B, N, C), got {shape}. "
+            f"joint_nmf: X must be a batch of features (B, N, C), got {shape}. "
             "Fix: stack the images' (N, C) features, or call nmf for one image."
         )
     B, N, C = X.shape

@@ -1,12 +1,33 @@
-"""Where batches of slide tiles run: in this process, or on a Dask cluster."""
+"""Where tasks run: in this process, or on a Dask cluster.
+
+An executor runs one task function over many argument tuples, with one large object (a fitted
+segmenter) shared by every task: :meth:`run` yields each task's key and result as it completes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from unseg.errors import ParameterError, UnsegError
-from unseg.methods.base import Segmenter
+
+K = TypeVar("K")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    """What the runners need of an executor."""
+
+    workers: int
+
+    def run(self, function: Callable[..., R], shared: Any,
+            tasks: Iterable[tuple[K, tuple[Any, ...]]]) -> Iterator[tuple[K, R]]:
+        """Yield ``(key, function(shared, *args))`` for each ``(key, args)`` as it completes."""
+        ...
+
+    def close(self) -> None:
+        """Release the workers."""
+        ...
 
 
 class LocalExecutor:
@@ -14,13 +35,11 @@ class LocalExecutor:
 
     workers = 1
 
-    def run(self, segmenter: Segmenter, tasks: Iterable[tuple[Any, tuple[Any, ...]]]
-            ) -> Iterator[tuple[Any, Any]]:
-        """Yield ``(key, segment_tiles(segmenter, *args))`` for each ``(key, args)``."""
-        from unseg.scale.slides import segment_tiles
-
+    def run(self, function: Callable[..., R], shared: Any,
+            tasks: Iterable[tuple[K, tuple[Any, ...]]]) -> Iterator[tuple[K, R]]:
+        """Yield ``(key, function(shared, *args))`` for each ``(key, args)``, in order."""
         for key, args in tasks:
-            yield key, segment_tiles(segmenter, *args)
+            yield key, function(shared, *args)
 
     def close(self) -> None:
         pass
@@ -29,8 +48,8 @@ class LocalExecutor:
 class DaskExecutor:
     """Runs tasks on a Dask cluster: a new LocalCluster of ``workers`` or ``scheduler``'s.
 
-    Workers open the slides themselves (from a path they can read) and keep one copy of the
-    segmenter; at most two tasks per worker are in flight, so memory stays bounded.
+    ``shared`` is sent to every worker once; tasks take paths the workers can read, not data.
+    At most two tasks per worker are in flight, so memory stays bounded.
     """
 
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None) -> None:
@@ -61,13 +80,12 @@ class DaskExecutor:
         self.client.run(_limit_threads)
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
 
-    def run(self, segmenter: Segmenter, tasks: Iterable[tuple[Any, tuple[Any, ...]]]
-            ) -> Iterator[tuple[Any, Any]]:
+    def run(self, function: Callable[..., R], shared: Any,
+            tasks: Iterable[tuple[K, tuple[Any, ...]]]) -> Iterator[tuple[K, R]]:
+        """Yield ``(key, function(shared, *args))`` for each ``(key, args)`` as it completes."""
         from distributed import as_completed
 
-        from unseg.scale.slides import segment_tiles
-
-        remote = self.client.scatter(segmenter, broadcast=True)
+        remote = self.client.scatter(shared, broadcast=True)
         tasks = iter(tasks)
         keys: dict[Any, Any] = {}
         pending = as_completed()
@@ -77,7 +95,7 @@ class DaskExecutor:
             if item is None:
                 return False
             key, args = item
-            future = self.client.submit(segment_tiles, remote, *args, pure=False)
+            future = self.client.submit(function, remote, *args, pure=False)
             keys[future.key] = key
             pending.add(future)
             return True

@@ -23,10 +23,8 @@ from unseg.data import Sample, load_sample
 from unseg.errors import InputError, UnsegError
 
 if TYPE_CHECKING:
-    import torch
-
     from unseg.eval.evaluate import EvaluationResult
-    from unseg.methods.factorization import _FactorizationSegmenter
+    from unseg.methods.factorization import FactorizationSegmenter
 
 
 @dataclass
@@ -71,30 +69,8 @@ def _readable(samples: list[Sample], failures: list[tuple[str, str]]
         yield sample, image, mask
 
 
-def _pixel_grid(grid: tuple[int, int], stride: int, ys: np.ndarray, xs: np.ndarray
-                ) -> torch.Tensor:
-    """grid_sample coordinates of pixels (ys, xs) matching bilinear upsampling by ``stride``."""
-    import torch
-
-    gh, gw = grid
-    gy = (ys + 0.5) / (gh * stride) * 2 - 1
-    gx = (xs + 0.5) / (gw * stride) * 2 - 1
-    return torch.from_numpy(np.stack([gx, gy], axis=1).astype(np.float32))[None, None]
-
-
-def _sample_memberships(scores: torch.Tensor, stride: int, ys: np.ndarray, xs: np.ndarray
-                        ) -> np.ndarray:
-    """Bilinearly upsampled memberships (P, L) at pixels (ys, xs) from a (L, gh, gw) grid."""
-    import torch.nn.functional as F
-
-    gh, gw = scores.shape[1:]
-    grid = _pixel_grid((gh, gw), stride, ys, xs).to(scores.device)
-    values = F.grid_sample(scores[None].float(), grid, mode="bilinear", align_corners=False)
-    return values[0, :, 0].T.cpu().numpy()
-
-
 def probe(
-    segmenter: _FactorizationSegmenter,
+    segmenter: FactorizationSegmenter,
     train: list[Sample],
     test: list[Sample],
     *,
@@ -111,7 +87,7 @@ def probe(
     from sklearn.preprocessing import StandardScaler
 
     from unseg.eval import evaluate
-    from unseg.methods.factorization import upsample_argmax
+    from unseg.factorize import sample_upsampled, upsample_argmax
 
     for sample in train + test:
         if sample.mask is None:
@@ -125,7 +101,7 @@ def probe(
         picked = rng.choice(valid, size=min(pixels_per_image, valid.size), replace=False)
         ys, xs = np.unravel_index(picked, mask.shape)
         scores, stride = segmenter.memberships([image])
-        features.append(_sample_memberships(scores[0], stride, ys, xs))
+        features.append(sample_upsampled(scores[0], stride, ys, xs))
         targets.append(mask[ys, xs])
     if not features:
         raise UnsegError("no training image could be read: " + "; ".join(m for _, m in failures))

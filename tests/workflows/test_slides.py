@@ -19,8 +19,7 @@ from unseg import methods
 from unseg.cli.main import main
 from unseg.data.synthetic import synthetic_slide_truth, write_synthetic_slide
 from unseg.io import open_slide
-from unseg.scale import LocalExecutor, SlideOptions, segment_slides
-from unseg.scale.slides import plan_slide
+from unseg.workflows import LocalExecutor, SlideOptions, plan_slide, segment_slides
 
 # 0.25 um/px slides read at 10x: downsample 4, a pyramid level, so tiles need no resampling
 OPTIONS = SlideOptions(magnification=10, tile_size=96, overlap=16, batch_size=2,
@@ -126,8 +125,8 @@ class CrashingExecutor(LocalExecutor):
     def __init__(self, after: int) -> None:
         self.after = after
 
-    def run(self, segmenter, tasks):  # type: ignore[no-untyped-def]
-        for i, item in enumerate(super().run(segmenter, tasks)):
+    def run(self, function, shared, tasks):  # type: ignore[no-untyped-def]
+        for i, item in enumerate(super().run(function, shared, tasks)):
             if i == self.after:
                 raise Crash
             yield item
@@ -182,7 +181,7 @@ def test_killed_command_resumes_to_identical_outputs(slides: list[Path], tmp_pat
 
 
 def test_dask_local_cluster_gives_the_local_result(slides: list[Path], tmp_path: Path) -> None:
-    from unseg.scale import DaskExecutor
+    from unseg.workflows import DaskExecutor
 
     segment_slides(colour_model(), slides, tmp_path / "local", OPTIONS)
     executor = DaskExecutor(workers=2)

@@ -1,0 +1,167 @@
+"""Folder runs: fit and segment a list of samples, fit and save a model, evaluate a folder of
+label maps. One bad file never stops the others."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unseg.data import Sample
+from unseg.errors import InputError
+from unseg.io import MASK_SUFFIXES, read_label_map
+from unseg.methods import Segmenter
+from unseg.workflows.runs import Failures, progress, read_images
+
+if TYPE_CHECKING:
+    from unseg.eval import EvaluationResult
+
+
+@dataclass
+class SegmentRun:
+    """What :func:`segment_samples` did."""
+
+    written: list[str] = field(default_factory=list)
+    failures: Failures = field(default_factory=Failures)
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+
+
+def segment_samples(
+    segmenter: Segmenter,
+    samples: list[Sample],
+    out: Path,
+    *,
+    fit: bool = True,
+    overlays: bool = True,
+) -> SegmentRun:
+    """Fit ``segmenter`` on the samples (when it learns and ``fit``), then segment each one.
+
+    Writes ``out/<id>.png`` label maps and, with ``overlays``, ``out/<id>_overlay.png``. A
+    multigranular segmenter also writes each level, ``out/<id>_level<N>.png`` (coarse to
+    fine), and ``out/<id>_levels.json``: segments per level, how long each level lasted, and
+    the index of the level written as ``out/<id>.png``.
+    Unreadable images are reported, recorded in the returned run and skipped.
+    """
+    from unseg.io import atomic_write, output_dir, read_image, write_label_map, write_overlay
+
+    run = SegmentRun()
+    output_dir(out)
+    if fit and segmenter.requires_fit:
+        start = time.perf_counter()
+        segmenter.fit(read_images(samples, run.failures, f"fitting {segmenter.name}"))
+        run.fit_seconds = time.perf_counter() - start
+    for sample in progress(samples, f"segmenting ({segmenter.name})", total=len(samples)):
+        if sample.id in run.failures:
+            continue
+        try:
+            image = read_image(sample.image)
+        except InputError as error:
+            run.failures.add(sample.id, error)
+            continue
+        start = time.perf_counter()
+        if segmenter.multigranular:
+            found = segmenter.hierarchy(image)
+            labels = found.levels[found.chosen]
+        else:
+            labels = segmenter.predict(image)
+        run.predict_seconds += time.perf_counter() - start
+        if segmenter.multigranular:
+            for number, level in enumerate(found.levels):
+                write_label_map(out / f"{sample.id}_level{number}.png", level)
+            summary = {"segments": [int(level.max()) + 1 for level in found.levels],
+                       "persistence": found.persistence, "chosen": found.chosen}
+            with atomic_write(out / f"{sample.id}_levels.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1) + "\n")
+        write_label_map(out / f"{sample.id}.png", labels)
+        if overlays:
+            write_overlay(out / f"{sample.id}_overlay.png", image, labels)
+        run.written.append(sample.id)
+    return run
+
+
+@dataclass
+class FitRun:
+    """What :func:`fit_model` did."""
+
+    segmenter: Segmenter
+    n_images: int
+    failures: Failures
+
+
+def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: Path) -> FitRun:
+    """Fit method ``method`` on the samples and save it to ``out``.
+
+    A method that trains a network keeps its training state in ``OUT.ckpt`` (unless
+    ``params`` name a checkpoint), resumed when it exists and removed once the model is saved.
+    """
+    from unseg import methods
+    from unseg.errors import ParameterError
+
+    cls = methods.get(method)
+    default_checkpoint = "checkpoint" in cls.param_names() and params.get("checkpoint") is None
+    if default_checkpoint:
+        params = params | {"checkpoint": str(out) + ".ckpt"}
+    segmenter = methods.create(method, **params)
+    if not segmenter.requires_fit:
+        raise ParameterError(
+            f"{segmenter.name} learns nothing from images, so there is no model to save. "
+            f"Fix: run `unseg segment {segmenter.name} INPUT --out DIR` directly."
+        )
+    failures = Failures()
+    segmenter.fit(read_images(samples, failures, f"fitting {segmenter.name}"))
+    methods.save_model(segmenter, out)
+    if default_checkpoint:
+        Path(params["checkpoint"]).unlink(missing_ok=True)
+    return FitRun(segmenter, len(samples) - len(failures), failures)
+
+
+def label_files(folder: Path) -> dict[str, Path]:
+    """Label maps in ``folder`` (or its ``mask/``) by stem; no overlays or hidden files."""
+    folder = Path(folder)
+    if (folder / "mask").is_dir():
+        folder = folder / "mask"
+    if not folder.is_dir():
+        raise InputError(folder, "folder not found", "pass a folder of label maps or masks")
+    files = {
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in MASK_SUFFIXES
+        and not p.name.startswith(".")
+        and not p.stem.endswith("_overlay")
+    }
+    if not files:
+        raise InputError(folder, f"no label maps ({' '.join(MASK_SUFFIXES)}) found")
+    return files
+
+
+def evaluate_folders(
+    pred_dir: Path, gt_dir: Path, *, match: str = "hungarian", scope: str = "dataset"
+) -> EvaluationResult:
+    """Evaluate ``pred_dir/<name>.png`` against the mask of the same name in ``gt_dir``.
+
+    A mask without a prediction, or a prediction whose size differs from its mask, is recorded
+    as a failure (named in ``result.failures``) and the other images are still evaluated.
+    """
+    from unseg.eval import evaluate
+
+    preds, gts = label_files(pred_dir), label_files(gt_dir)
+
+    def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in preds:
+            raise InputError(gts[name], f"no prediction named {name} in {pred_dir}")
+        pred, gt = read_label_map(preds[name]), read_label_map(gts[name])
+        if pred.shape != gt.shape:
+            raise InputError(
+                preds[name],
+                f"label map is {pred.shape[0]}x{pred.shape[1]} (HxW) but mask {gts[name]} is "
+                f"{gt.shape[0]}x{gt.shape[1]}",
+                "segment the image the mask belongs to, at its full size",
+            )
+        return pred, gt
+
+    return evaluate(sorted(gts), load, match=match, scope=scope)

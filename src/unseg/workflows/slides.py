@@ -1,0 +1,217 @@
+"""Whole-slide segmentation: tissue tiles streamed through any method onto a disk-backed canvas.
+
+Each tile of a slide's plan (:mod:`unseg.workflows.slide_plan`) is read with ``overlap`` pixels
+of context on every side, segmented, and only its core is written, so every canvas pixel comes
+from exactly one tile (no seams from image borders, no double counting).
+
+The canvas is a raw file in ``OUT/<slide>.partial/``, written a batch of tiles at a time and
+mapped only while a batch is written, so memory does not grow with the slide. A batch is
+recorded in ``done.txt`` after its pixels are flushed; a run that is killed at any point
+continues from the recorded batches, and because batches always hold the same tiles, its output
+is identical to an uninterrupted run's. When every batch is done the outputs are written and
+``OUT/<slide>.json`` (the summary, written last) marks the slide finished.
+
+Canvas values: 0 = no tissue (or not segmented), ``v >= 1`` = label ``v - 1`` of the method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unseg.errors import InputError, UnsegError
+from unseg.io.canvas import DiskLabels, canvas_dtype
+from unseg.methods import Segmenter
+from unseg.workflows.executors import Executor
+from unseg.workflows.slide_plan import SlideOptions, SlidePlan, Tile, open_cached
+
+STATE_VERSION = 1
+
+
+def segment_tiles(segmenter: Segmenter, path: Path, mpp: float | None, downsample: float,
+                  tiles: list[Tile], tile_size: int, overlap: int) -> list[np.ndarray]:
+    """Segment tiles of a slide; returns each core's labels + 1 (0 stays for no tissue).
+
+    A pure function of its arguments, run in this process or on a Dask worker.
+    """
+    from unseg.io.tiles import read_tile
+
+    slide = open_cached(Path(path), mpp)
+    side = tile_size + 2 * overlap
+    images = [read_tile(slide, (tile.x - overlap, tile.y - overlap), downsample, side)
+              for tile in tiles]
+    labels = segmenter.predict_batch(images)
+    return [
+        lab[overlap : overlap + t.height, overlap : overlap + t.width] + 1
+        for lab, t in zip(labels, tiles, strict=True)
+    ]
+
+
+def method_fingerprint(segmenter: Segmenter) -> str:
+    """A digest of a segmenter's method, parameters and learned state."""
+    state = dict(sorted(segmenter.learned_state().items()))
+    digest = hashlib.sha256()
+    digest.update(json.dumps([segmenter.name, segmenter.get_params()], sort_keys=True,
+                             default=str).encode())
+    digest.update(pickle.dumps(state, protocol=4))
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class SlideResult:
+    """What segmenting one slide wrote."""
+
+    id: str
+    outputs: dict[str, str]
+    tiles: int
+    seconds: float
+    resumed_batches: int = 0
+    skipped: bool = False
+
+
+def output_paths(out: Path, slide_id: str) -> dict[str, Path]:
+    """The files one slide's segmentation writes (the summary last)."""
+    return {
+        "labels": out / f"{slide_id}.ome.tif",
+        "geojson": out / f"{slide_id}.geojson",
+        "areas": out / f"{slide_id}_areas.csv",
+        "thumbnail": out / f"{slide_id}_overlay.png",
+        "summary": out / f"{slide_id}.json",
+    }
+
+
+def _state(plan: SlidePlan, options: SlideOptions, fingerprint: str) -> dict[str, Any]:
+    stat = plan.path.stat()
+    return {
+        "version": STATE_VERSION,
+        "slide": str(plan.path.resolve()),
+        "slide_bytes": stat.st_size,
+        "slide_mtime_ns": stat.st_mtime_ns,
+        "options": {k: v for k, v in asdict(options).items()
+                    if k not in ("tiles_per_slide", "random_state")},
+        "method": fingerprint,
+        "shape": list(plan.shape),
+        "tiles": len(plan.tiles),
+    }
+
+
+def _done_batches(path: Path) -> set[int]:
+    if not path.exists():
+        return set()
+    lines = path.read_text().split("\n")
+    return {int(line) for line in lines[:-1] if line.strip().isdigit()}  # last: partial or ""
+
+
+def segment_slide(
+    segmenter: Segmenter,
+    plan: SlidePlan,
+    out: Path,
+    options: SlideOptions,
+    executor: Executor,
+) -> SlideResult:
+    """Segment one planned slide into ``out``, resuming an interrupted run of the same setup."""
+    from tqdm import tqdm
+
+    from unseg.io import atomic_write
+
+    start = time.perf_counter()
+    fingerprint = method_fingerprint(segmenter)
+    paths = output_paths(out, plan.id)
+    state = _state(plan, options, fingerprint)
+    if paths["summary"].exists():
+        summary = json.loads(paths["summary"].read_text())
+        if summary.get("state") == state:
+            return SlideResult(plan.id, summary["outputs"], len(plan.tiles), 0.0, skipped=True)
+        raise InputError(
+            paths["summary"], "holds the results of another slide, method or options",
+            "write to another --out folder, or delete that slide's outputs to redo it")
+    work = out / f"{plan.id}.partial"
+    n_labels = segmenter.n_labels_
+    dtype = canvas_dtype(n_labels)
+    state_file = work / "state.json"
+    if state_file.exists() and json.loads(state_file.read_text()) == state:
+        canvas = DiskLabels(work / "labels.raw", plan.shape, dtype)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        canvas = DiskLabels.create(work / "labels.raw", plan.shape, dtype)
+        with atomic_write(state_file) as tmp:
+            tmp.write_text(json.dumps(state, indent=1))
+    done_file = work / "done.txt"
+    done = _done_batches(done_file)
+    batches = plan.batches(options.batch_size)
+    tasks = (
+        (b, (plan.path, options.mpp, plan.downsample, batch, options.tile_size, options.overlap))
+        for b, batch in enumerate(batches) if b not in done
+    )
+    bar = tqdm(total=len(plan.tiles), initial=sum(len(batches[b]) for b in done), unit="tile",
+               desc=plan.id, disable=None, file=sys.stderr)
+    with bar, open(done_file, "a") as record:
+        for b, cores in executor.run(segment_tiles, segmenter, tasks):
+            windows = []
+            for tile, labels in zip(batches[b], cores, strict=True):
+                if labels.max(initial=0) > np.iinfo(dtype).max:
+                    raise UnsegError(f"{segmenter.name} gave label {labels.max() - 1}, more than "
+                                     f"its {n_labels} labels")
+                masked = np.where(plan.tissue_at(tile), labels, 0).astype(dtype)
+                windows.append(((tile.x, tile.y), masked))
+            canvas.write(windows)
+            record.write(f"{b}\n")
+            record.flush()
+            os.fsync(record.fileno())
+            bar.update(len(batches[b]))
+    outputs = write_outputs(canvas, plan, paths, n_labels)
+    summary = {
+        "slide": str(plan.path), "method": segmenter.name, "params": segmenter.get_params(),
+        "mpp": plan.mpp, "processing_mpp": options.processing_mpp,
+        "downsample": plan.downsample, "shape": list(plan.shape), "tiles": len(plan.tiles),
+        "outputs": outputs, "state": state,
+    }
+    with atomic_write(paths["summary"]) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=str))
+    shutil.rmtree(work)
+    outputs["summary"] = str(paths["summary"])
+    return SlideResult(plan.id, outputs, len(plan.tiles), time.perf_counter() - start,
+                       resumed_batches=len(done))
+
+
+def write_outputs(canvas: DiskLabels, plan: SlidePlan, paths: dict[str, Path],
+                  n_labels: int | None) -> dict[str, str]:
+    """The label map OME-TIFF, QuPath GeoJSON, area CSV and thumbnail overlay of a slide."""
+    from unseg.io import (
+        label_areas,
+        open_slide,
+        palette,
+        write_area_csv,
+        write_geojson,
+        write_image,
+        write_ome_tiff,
+    )
+
+    write_ome_tiff(paths["labels"], canvas, mpp=plan.mpp, downsample=plan.downsample)
+    write_geojson(paths["geojson"], canvas, downsample=plan.downsample)
+    write_area_csv(paths["areas"], label_areas(canvas, mpp=plan.mpp, downsample=plan.downsample))
+    with open_slide(plan.path, mpp=plan.mpp) as slide:
+        thumb = slide.thumbnail(1024)
+    rows = np.minimum((np.arange(thumb.shape[0]) + 0.5) * plan.shape[0] / thumb.shape[0],
+                      plan.shape[0] - 1).astype(int)
+    cols = np.minimum((np.arange(thumb.shape[1]) + 0.5) * plan.shape[1] / thumb.shape[1],
+                      plan.shape[1] - 1).astype(int)
+    small = canvas[np.ix_(rows, cols)].astype(np.int64)
+    colours = palette(max(n_labels or 0, int(small.max()), 1))
+    painted = colours[np.maximum(small - 1, 0)]
+    blended = np.where(small[..., None] > 0, 0.5 * thumb + 0.5 * painted, thumb)
+    write_image(paths["thumbnail"], np.round(blended).astype(np.uint8))
+    return {k: str(v) for k, v in paths.items() if k != "summary"}
+
+
