@@ -126,6 +126,15 @@ def test_set_params_changes_parameters_and_refuses_unknown_ones(name: str) -> No
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_fit_sets_exactly_the_declared_learned_state(name: str, fitted) -> None:
+    segmenter = fitted[name]
+    public_state = {k for k in vars(segmenter) if k.endswith("_") and not k.startswith("_")}
+    assert public_state == set(segmenter.learned)
+    assert segmenter.learned_state().keys() == set(segmenter.learned)
+    assert segmenter.is_fitted() is segmenter.requires_fit
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_same_parameters_give_the_same_labels(name: str, images) -> None:
     first = quick(name).fit(images).predict(images[0])
     second = quick(name).fit(images).predict(images[0])
@@ -164,7 +173,7 @@ def test_predict_before_fit_raises_and_saved_models_reload(name: str, fitted, im
                  lambda: unfitted.n_labels_):
         with pytest.raises(NotFittedError):
             call()
-    path = methods.save_model(fitted[name], tmp_path / "model.pkl")
+    path = methods.save_model(fitted[name], tmp_path / "model.npz")
     loaded = methods.load_model(path)
     assert loaded.get_params() == fitted[name].get_params()
     assert loaded.learned_state().keys() == fitted[name].learned_state().keys()

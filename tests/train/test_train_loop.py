@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -74,6 +76,20 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="delete it"):
         _run(checkpoint=ckpt)
+
+
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    ckpt = tmp_path / "run.ckpt"
+    torch.save({"format": "unseg-checkpoint", "key": "k", "history": Payload()}, ckpt)
+    with pytest.raises(InputError, match="not a readable training checkpoint"):
+        _run(checkpoint=ckpt)
+    assert not marker.exists()
 
 
 def test_early_stop_restores_the_best_epoch():

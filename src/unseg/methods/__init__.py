@@ -19,9 +19,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from unseg.errors import ParameterError
-from unseg.methods.base import Segmenter, load_model, save_model
+from unseg.methods.base import Segmenter
+from unseg.methods.files import load_model, model_info, save_model
 
-__all__ = ["Segmenter", "create", "get", "list", "load_model", "register", "save_model"]
+__all__ = [
+    "Segmenter", "create", "get", "list", "load_model", "model_info", "register", "save_model",
+]
 
 _BUILTIN_MODULES = (
     "unseg.methods.classical", "unseg.methods.factorization", "unseg.methods.twostep",

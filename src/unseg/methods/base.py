@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import pickle
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, dataclass_transform
 
 import numpy as np
 
-from unseg.errors import InputError, NotFittedError, ParameterError
+from unseg.errors import NotFittedError, ParameterError
 from unseg.methods.params import Param, Text, check_params, param
 from unseg.types import Image, LabelMap
 
@@ -29,10 +27,6 @@ if TYPE_CHECKING:
     import torch
 
     from unseg.backbones.base import Backbone
-
-MODEL_FORMAT = "unseg-model"
-MODEL_FORMAT_VERSION = 1
-
 
 @dataclass
 class Hierarchy:
@@ -62,6 +56,8 @@ class Segmenter:
     requires_fit: ClassVar[bool] = False
     #: Parameters that make the method quick on tiny images, for the conformance test.
     test_params: ClassVar[dict[str, Any]] = {}
+    #: The attributes ``fit`` sets: what :meth:`learned_state` returns and a model file holds.
+    learned: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -133,16 +129,17 @@ class Segmenter:
 
     # -- learned state ------------------------------------------------------------------------
     def learned_state(self) -> dict[str, Any]:
-        """What ``fit`` learned: the public attributes whose names end in ``_``.
+        """What ``fit`` learned: the attributes the class declares in :attr:`learned` (names
+        ending in ``_``) that are set.
 
         The one definition used to save a model, to fingerprint it and to tell whether it is
         fitted; private attributes (``_name``) are caches rebuilt where needed.
         """
-        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        return {name: vars(self)[name] for name in self.learned if name in vars(self)}
 
     def is_fitted(self) -> bool:
-        """Whether learned state is present."""
-        return bool(self.learned_state())
+        """Whether every learned attribute is set (never, for methods that learn nothing)."""
+        return bool(self.learned) and len(self.learned_state()) == len(self.learned)
 
     def __getstate__(self) -> dict[str, Any]:
         """Parameters and learned state, without private caches (for copies and Dask)."""
@@ -262,6 +259,12 @@ class Segmenter:
     def _n_labels(self) -> int | None:
         raise NotImplementedError
 
+    def _check_state(self) -> None:
+        """Raise ValueError when the learned state does not fit the parameters (its arrays'
+        shapes and dtypes); run on every loaded model. Learning methods implement it."""
+        if self.learned:
+            raise NotImplementedError
+
 
 def _with_parameters_section(doc: str, params: Iterable[Param]) -> str:
     """``doc`` followed by a numpydoc ``Parameters`` section of the declared parameters."""
@@ -313,55 +316,3 @@ class BackboneSegmenter(Segmenter):
         ]
         feats = backbone.features(padded)
         return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])
-
-
-def save_model(segmenter: Segmenter, path: str | Path) -> Path:
-    """Save a fitted segmenter (its method, parameters and learned state) atomically.
-
-    The file is a pickle: load only models you trust.
-    """
-    from unseg import __version__
-    from unseg.io import atomic_write
-
-    if not segmenter.is_fitted():
-        raise NotFittedError(f"{segmenter.name}: fit the segmenter before saving it.")
-    payload = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "unseg_version": __version__,
-        "method": segmenter.name,
-        "params": segmenter.get_params(),
-        "state": segmenter.learned_state(),
-    }
-    path = Path(path)
-    with atomic_write(path) as tmp, open(tmp, "wb") as f:
-        pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return path
-
-
-def load_model(path: str | Path) -> Segmenter:
-    """Load a segmenter saved by :func:`save_model` (a pickle: load only models you trust)."""
-    from unseg import methods
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "model file not found", "pass the file written by `unseg fit`")
-    try:
-        with open(path, "rb") as f:
-            payload = pickle.load(f)
-    except Exception as exc:  # any unpickling failure means "not a model file"
-        raise InputError(
-            path, f"not an unseg model file ({exc})", "pass the file written by `unseg fit`"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise InputError(path, "not an unseg model file", "pass the file written by `unseg fit`")
-    if payload["format_version"] > MODEL_FORMAT_VERSION:
-        raise InputError(
-            path,
-            f"model format {payload['format_version']} is newer than this unseg reads",
-            "upgrade unseg",
-        )
-    segmenter = methods.create(payload["method"], **payload["params"])
-    for key, value in payload["state"].items():
-        setattr(segmenter, key, value)
-    return segmenter

@@ -19,6 +19,7 @@ import numpy as np
 from unseg.errors import ParameterError
 from unseg.methods import register
 from unseg.methods.base import Segmenter
+from unseg.methods.files import expect_module_state
 from unseg.methods.params import SEED, Interval, Text, param
 from unseg.types import Image, LabelMap
 
@@ -45,6 +46,7 @@ class MaskNetSegmenter(Segmenter):
     """Shared training and prediction of the mask networks."""
 
     requires_fit = True
+    learned = ("segmenter_", "history_")
     test_params = {"k": 2, "input_size": 16, "epochs": 1, "batch_size": 2}
     k: int = param(default=4, check=Interval(int, low=2),
                    doc="Output channels of S: the number of labels.")
@@ -79,6 +81,13 @@ class MaskNetSegmenter(Segmenter):
 
     def _n_labels(self) -> int:
         return self.k
+
+    def _check_state(self) -> None:
+        from unseg.models.cirs import UNet
+
+        expect_module_state("segmenter_", UNet(3, self.k), self.segmenter_)
+        if not isinstance(self.history_, dict):
+            raise ValueError(f"history_ is a {type(self.history_).__name__}, not a dict")
 
     # -- what each method defines --------------------------------------------------------
     def _build(self) -> dict[str, nn.Module]:

@@ -15,6 +15,7 @@ from unseg.errors import UnsegError
 from unseg.io import as_float32
 from unseg.methods import register
 from unseg.methods.base import Segmenter
+from unseg.methods.files import expect_array
 from unseg.methods.params import SEED, Interval, Options, param
 from unseg.types import FloatImage, Image, LabelMap
 
@@ -99,6 +100,7 @@ class KMeansColourDatasetSegmenter(Segmenter):
     """
 
     requires_fit = True
+    learned = ("centers_",)
     k: int = param(default=4, check=Interval(int, low=1), doc="Number of clusters.")
     samples_per_image: int = param(
         default=5000, check=Interval(int, low=1),
@@ -108,6 +110,11 @@ class KMeansColourDatasetSegmenter(Segmenter):
 
     def _n_labels(self) -> int:
         return len(self.centers_)
+
+    def _check_state(self) -> None:
+        expect_array("centers_", self.centers_, "float32", (None, 3))
+        if not 1 <= len(self.centers_) <= self.k:
+            raise ValueError(f"centers_ has {len(self.centers_)} rows, k is {self.k}")
 
     def _fit(self, images: Iterable[Image]) -> None:
         rng = np.random.default_rng(self.random_state)

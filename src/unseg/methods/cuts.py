@@ -18,6 +18,7 @@ import numpy as np
 from unseg.errors import ParameterError
 from unseg.methods import register
 from unseg.methods.base import Hierarchy, Segmenter
+from unseg.methods.files import expect_module_state
 from unseg.methods.params import SEED, Interval, Options, Text, param
 from unseg.types import Image, LabelMap
 
@@ -59,6 +60,7 @@ class CUTSSegmenter(Segmenter):
     """
 
     requires_fit = True
+    learned = ("channels_", "encoder_", "history_")
     test_params = {
         "embedding_dim": 8, "epochs": 1, "crop_size": 28, "anchors_per_crop": 4,
         "batch_size": 2, "n_landmarks": 50, "k": 3,
@@ -130,6 +132,16 @@ class CUTSSegmenter(Segmenter):
 
     def _n_labels(self) -> int:
         return self.k if self.cluster == "kmeans" else self.max_clusters
+
+    def _check_state(self) -> None:
+        from unseg.models.cuts import CUTSEncoder
+
+        if self.channels_ not in (1, 3):
+            raise ValueError(f"channels_ is {self.channels_!r}, not 1 or 3")
+        expect_module_state("encoder_", CUTSEncoder(self.channels_, self.embedding_dim),
+                            self.encoder_)
+        if not isinstance(self.history_, dict):
+            raise ValueError(f"history_ is a {type(self.history_).__name__}, not a dict")
 
     # -- training ---------------------------------------------------------------------------
     def _margin(self) -> int:

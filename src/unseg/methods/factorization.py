@@ -15,6 +15,7 @@ import numpy as np
 
 from unseg.methods import register
 from unseg.methods.base import BackboneSegmenter
+from unseg.methods.files import expect_array
 from unseg.methods.params import SEED, Interval, Options, Text, param
 from unseg.types import Image, LabelMap
 
@@ -114,6 +115,7 @@ class FSegSegmenter(FactorizationSegmenter):
     """
 
     requires_fit = True
+    learned = ("bank_",)
     test_params = {"k": 3, "tile_size": 16}
     concepts: str | None = param(
         default=None, check=Text(allow_none=True),
@@ -137,6 +139,15 @@ class FSegSegmenter(FactorizationSegmenter):
 
     def _n_labels(self) -> int:
         return self.k
+
+    def _check_state(self) -> None:
+        from unseg.concepts import ConceptBank
+
+        if not isinstance(self.bank_, ConceptBank):
+            raise ValueError(f"bank_ is a {type(self.bank_).__name__}, not a concept bank")
+        for k in self.bank_.ks:
+            expect_array(f"bank_ k={k}", self.bank_.get(k), "float32", (k, self.bank_.channels))
+        self.bank_.get(self.k)
 
     def _fit(self, images: Iterable[Image]) -> None:
         from unseg.concepts import fit_bank, load_bank

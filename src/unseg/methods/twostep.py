@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from unseg.errors import ParameterError
 from unseg.methods import register
 from unseg.methods.base import BackboneSegmenter
+from unseg.methods.files import expect_array, expect_module_state
 from unseg.methods.params import SEED, Flag, Interval, Options, param
 from unseg.types import Image, LabelMap
 
@@ -42,6 +43,7 @@ class TwoStepSegmenter(BackboneSegmenter):
     """Shared steps: features, segment features, dataset clustering, prediction."""
 
     requires_fit = True
+    learned: ClassVar[tuple[str, ...]] = ("clusters_", "n_segments_fitted_")
     #: Whether the border segment is set apart (a parameter of dsm only).
     background = False
 
@@ -89,6 +91,26 @@ class TwoStepSegmenter(BackboneSegmenter):
 
     def _n_labels(self) -> int:
         return self.k + 1 if self.background else self.k
+
+    def _check_state(self) -> None:
+        from unseg.cluster.attention import FittedABC
+        from unseg.cluster.kmeans import Centres
+
+        kind = FittedABC if self.cluster == "abc" else Centres
+        clusters = self.clusters_
+        if not isinstance(clusters, kind):
+            raise ValueError(f"clusters_ is a {type(clusters).__name__}, cluster={self.cluster!r} "
+                             f"makes a {kind.__name__}")
+        expect_array("clusters_.centres", clusters.centres, "float32", (self.k, None))
+        dim = clusters.centres.shape[1]
+        for name in ("mean", "scale"):
+            if getattr(clusters, name) is not None:
+                expect_array(f"clusters_.{name}", getattr(clusters, name), "float32", (dim,))
+        if isinstance(clusters, Centres) and clusters.metric != self.metric:
+            raise ValueError(f"clusters_ use the {clusters.metric} metric, metric is "
+                             f"{self.metric!r}")
+        if not isinstance(self.n_segments_fitted_, int) or self.n_segments_fitted_ < self.k:
+            raise ValueError(f"n_segments_fitted_ is {self.n_segments_fitted_!r}")
 
     # -- step 1: per image -------------------------------------------------------------
     def _grid(self, image: Image) -> _Grid:
@@ -285,6 +307,7 @@ class ACSegSegmenter(TwoStepSegmenter):
     the groups clustered over the dataset: labels consistent across images."""
 
     trains_grouping = True
+    learned = (*TwoStepSegmenter.learned, "generator_dim_", "generator_")
     test_params = {"k": 2, "n_prototypes": 3, "acg_epochs": 2, "max_side": 48}
     n_prototypes: int = param(default=5, check=Interval(int, low=2),
                               doc="Learnable prototypes (the most segments per image).")
@@ -295,6 +318,17 @@ class ACSegSegmenter(TwoStepSegmenter):
                             doc="Training epochs of the concept generator over the images.")
     lr: float = param(default=1e-3, check=Interval(float, low=0, low_open=True),
                       doc="Learning rate of the concept generator.")
+
+    def _check_state(self) -> None:
+        from unseg.models.acseg import ConceptGenerator
+
+        super()._check_state()
+        if self.generator_dim_ != self.clusters_.centres.shape[1]:
+            raise ValueError(f"generator_dim_ is {self.generator_dim_!r}, the clusters have "
+                             f"{self.clusters_.centres.shape[1]} dimensions")
+        expect_module_state("generator_", ConceptGenerator(
+            self.generator_dim_, n_prototypes=self.n_prototypes, n_steps=self.n_steps),
+            self.generator_)
 
     def _generator(self) -> Any:
         from unseg.models.acseg import ConceptGenerator

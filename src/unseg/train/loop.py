@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import sys
 import time
@@ -95,9 +96,11 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _load_checkpoint(path: Path, key: str) -> dict[str, Any]:
+    """A checkpoint's content: tensors and plain data only (``weights_only``), so a crafted
+    file cannot run code."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file, or one holding other objects
         raise InputError(
             path, f"not a readable training checkpoint ({exc})", "delete it to start afresh"
         ) from exc
@@ -171,7 +174,7 @@ def train(
             module.load_state_dict(payload["modules"][name])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(payload["optimizers"][name])
-        history = payload["history"]
+        history = History(**payload["history"])
         history.resumed_from = payload["epoch"]
         best_val, best_state = payload["best_val"], payload["best_state"]
         start_epoch, step_index = payload["epoch"], payload["step"]
@@ -220,7 +223,8 @@ def train(
                     "format": CHECKPOINT_FORMAT, "key": key, "epoch": epoch + 1,
                     "step": step_index, "modules": _state(modules),
                     "optimizers": {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()},
-                    "best_val": best_val, "best_state": best_state, "history": history,
+                    "best_val": best_val, "best_state": best_state,
+                    "history": dataclasses.asdict(history),
                     "torch_rng": torch.get_rng_state(),
                 })
     finally:
