@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unseg.data import Sample, discover, load_sample
+from unseg.data import Sample, discover, discover_slides, load_sample
 from unseg.errors import InputError
 from unseg.io import write_image, write_label_map
 
@@ -148,3 +148,51 @@ def test_load_sample_with_mask_of_the_wrong_size(tmp_path: Path) -> None:
         load_sample(Sample("a", image, mask))
     assert str(info.value).startswith(str(mask))
     assert f"mask is 100x120 (HxW) but image {image} is 120x100" in str(info.value)
+
+
+# Broken symbolic links --------------------------------------------------------------------------
+
+
+def test_broken_link_in_a_folder_is_a_failed_input(tmp_path: Path) -> None:
+    from unseg.workflows import Failures, read_images
+
+    write_image(tmp_path / "a.png", IMAGE)
+    target = tmp_path / "elsewhere" / "b.png"
+    (tmp_path / "b.png").symlink_to(target)
+    samples = discover([tmp_path])
+    assert [s.id for s in samples] == ["a", "b"]  # listed, not skipped
+    with pytest.raises(InputError) as info:
+        load_sample(samples[1])
+    assert str(info.value).startswith(str(tmp_path / "b.png"))
+    assert f"broken symbolic link to {target}" in str(info.value)
+    failures = Failures()
+    assert len(list(read_images(samples, failures, "reading"))) == 1
+    assert "b" in failures and f"broken symbolic link to {target}" in failures.messages["b"]
+
+
+def test_broken_link_to_a_mask_fails_when_read(tmp_path: Path) -> None:
+    root = _labelled(tmp_path / "set", ["a"], [])
+    (root / "mask").mkdir()
+    (root / "mask" / "a.png").symlink_to("gone.png")
+    (sample,) = discover([root])
+    assert sample.mask == root / "mask" / "a.png"
+    with pytest.raises(InputError, match="broken symbolic link to gone.png"):
+        load_sample(sample)
+
+
+def test_broken_link_given_directly_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.png").symlink_to("gone.png")
+    with pytest.raises(InputError, match="broken symbolic link to gone.png"):
+        discover([tmp_path / "x.png"])
+    with pytest.raises(InputError, match="broken symbolic link to gone.png"):
+        discover_slides([tmp_path / "x.png"])
+
+
+def test_broken_link_in_a_slide_folder_fails_when_opened(tmp_path: Path) -> None:
+    from unseg.io import open_slide
+
+    for name in ("a.svs", "b.tif", "c.png"):  # a PNG in a slide folder is not a slide
+        (tmp_path / name).symlink_to(f"gone-{name}")
+    assert discover_slides([tmp_path]) == [tmp_path / "a.svs", tmp_path / "b.tif"]
+    with pytest.raises(InputError, match="broken symbolic link to gone-b.tif"):
+        open_slide(tmp_path / "b.tif")

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
+import struct
+import tracemalloc
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +15,15 @@ import pytest
 import tifffile
 
 from unseg.errors import InputError, ParameterError
-from unseg.io import as_float32, read_image, write_image
+from unseg.io import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_VARIABLE,
+    as_float32,
+    max_pixels,
+    read_image,
+    read_label_map,
+    write_image,
+)
 
 RNG = np.random.default_rng(0)
 RGB8 = RNG.integers(0, 256, (12, 17, 3), dtype=np.uint8)
@@ -102,7 +115,13 @@ def test_channel_first_tiff_is_transposed(tmp_path: Path) -> None:
     )
     np.testing.assert_array_equal(read_image(tmp_path / "cf.tif"), RGB8)
     rgba_first = np.concatenate([np.moveaxis(RGB8, -1, 0), np.zeros((1, 12, 17), np.uint8)])
-    tifffile.imwrite(tmp_path / "cf4.tif", rgba_first, photometric="minisblack")
+    tifffile.imwrite(
+        tmp_path / "cf4.tif",
+        rgba_first,
+        photometric="rgb",
+        planarconfig="separate",
+        extrasamples=["unassalpha"],
+    )
     np.testing.assert_array_equal(read_image(tmp_path / "cf4.tif"), RGB8)
 
 
@@ -190,7 +209,9 @@ def test_image_too_large_for_pillow(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("channels", [2, 5])
 def test_unsupported_channel_count(tmp_path: Path, channels: int) -> None:
     path = tmp_path / "many.tif"
-    tifffile.imwrite(path, np.zeros((6, 7, channels), np.uint8), photometric="minisblack")
+    tifffile.imwrite(
+        path, np.zeros((6, 7, channels), np.uint8), photometric="minisblack", planarconfig="contig"
+    )
     _expect_input_error(path, f"unsupported channel count {channels}")
 
 
@@ -218,3 +239,161 @@ def test_write_image_rejects_what_the_format_cannot_hold(tmp_path: Path) -> None
     with pytest.raises(ParameterError, match="shape"):
         write_image(tmp_path / "x.png", np.zeros((4, 4, 2), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+# The pixel limit ------------------------------------------------------------------------------
+
+BOMB_SIDE = 20_000  # 400 million pixels: more than the default limit
+
+
+def _zero_tiles(side: int) -> Iterator[np.ndarray]:
+    tile = np.zeros((side, side), np.uint8)
+    for _ in range(math.ceil(BOMB_SIDE / side) ** 2):
+        yield tile
+
+
+def test_default_limit_is_pillows_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MAX_PIXELS_VARIABLE, raising=False)
+    assert max_pixels() == DEFAULT_MAX_PIXELS == 2 * PIL.Image.MAX_IMAGE_PIXELS
+    assert BOMB_SIDE**2 > DEFAULT_MAX_PIXELS
+
+
+def test_compressed_tiff_bomb_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MAX_PIXELS_VARIABLE, raising=False)
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(
+        path,
+        _zero_tiles(2048),
+        shape=(BOMB_SIDE, BOMB_SIDE),
+        dtype=np.uint8,
+        tile=(2048, 2048),
+        compression="zlib",
+    )
+    assert path.stat().st_size < 2_000_000  # a small file that decodes to 400 MB
+    tracemalloc.start()
+    try:
+        error = _expect_input_error(
+            path, "too large", "20000x20000", "400,000,000", f"{MAX_PIXELS_VARIABLE}=400000000"
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000  # nothing was decoded
+    assert error.fix is not None and "raise the limit" in error.fix
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A grayscale PNG whose header declares ``width`` x ``height`` (its data is one row)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(bytes(width + 1))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path
+
+
+def test_png_bomb_is_refused_with_the_limit_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MAX_PIXELS_VARIABLE, raising=False)
+    path = _png_header_only(tmp_path / "bomb.png", BOMB_SIDE, BOMB_SIDE)
+    _expect_input_error(path, "too large", "20000x20000", MAX_PIXELS_VARIABLE)
+    with pytest.raises(InputError, match=MAX_PIXELS_VARIABLE):
+        read_label_map(path)
+
+
+def test_limit_is_set_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pixels = GRAY8.size  # 12 x 17 = 204
+    files = [write_image(tmp_path / f"g{suffix}", GRAY8) for suffix in (".png", ".tif")]
+    np.save(tmp_path / "g.npy", GRAY8.astype(np.int32))
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, str(pixels - 1))
+    for path in files:
+        _expect_input_error(path, "too large", "12x17", f"{MAX_PIXELS_VARIABLE}={pixels}")
+    for path in [*files, tmp_path / "g.npy"]:
+        with pytest.raises(InputError, match="too large"):
+            read_label_map(path)
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, str(pixels))
+    for path in files:
+        np.testing.assert_array_equal(read_image(path), GRAY8)
+    np.testing.assert_array_equal(read_label_map(tmp_path / "g.npy"), GRAY8)
+    for bad in ("many", "0", "-5", "1e9"):
+        monkeypatch.setenv(MAX_PIXELS_VARIABLE, bad)
+        with pytest.raises(ParameterError, match=MAX_PIXELS_VARIABLE):
+            read_image(files[0])
+
+
+def test_raised_limit_replaces_pillows_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_image(tmp_path / "g.png", GRAY8)
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", GRAY8.size // 4)
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, str(GRAY8.size))
+    np.testing.assert_array_equal(read_image(path), GRAY8)
+    assert PIL.Image.MAX_IMAGE_PIXELS == GRAY8.size // 4  # Pillow's setting is left as it was
+
+
+# Multi-page TIFF ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pages", [3, 4, 5])
+def test_page_stack_is_read_as_its_first_page(
+    tmp_path: Path, pages: int, unseg_warnings: list[str]
+) -> None:
+    stack = RNG.integers(0, 256, (pages, 12, 17), dtype=np.uint8)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack, photometric="minisblack")
+    back = read_image(path)
+    assert back.shape == (12, 17) and back.dtype == np.uint8
+    np.testing.assert_array_equal(back, stack[0])
+    assert len(unseg_warnings) == 1
+    assert str(path) in unseg_warnings[0] and f"stack of {pages} pages" in unseg_warnings[0]
+    np.testing.assert_array_equal(read_label_map(path), stack[0])
+
+
+def test_stack_of_rgb_pages_is_read_as_its_first_page(
+    tmp_path: Path, unseg_warnings: list[str]
+) -> None:
+    path = tmp_path / "rgb-stack.tif"
+    tifffile.imwrite(path, np.stack([RGB8, 255 - RGB8]), photometric="rgb")
+    np.testing.assert_array_equal(read_image(path), RGB8)
+    assert "stack of 2 pages" in unseg_warnings[0]
+
+
+@pytest.mark.parametrize("planar", ["contig", "separate"])
+def test_rgb_tiff_is_one_page_of_three_samples(
+    tmp_path: Path, planar: str, unseg_warnings: list[str]
+) -> None:
+    path = tmp_path / "rgb.tif"
+    data = RGB8 if planar == "contig" else np.moveaxis(RGB8, -1, 0)
+    tifffile.imwrite(path, data, photometric="rgb", planarconfig=planar)
+    np.testing.assert_array_equal(read_image(path), RGB8)
+    assert unseg_warnings == []
+
+
+# Bit depth ------------------------------------------------------------------------------------
+
+
+def test_twelve_bit_tiff_is_scaled_by_its_own_maximum(tmp_path: Path) -> None:
+    data = RNG.integers(0, 4096, (12, 17), dtype=np.uint16)
+    data[0, 0], data[0, 1] = 0, 4095
+    path = tmp_path / "twelve.tif"
+    tifffile.imwrite(path, data, bitspersample=12)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages.first.bitspersample == 12
+    back = read_image(path)
+    assert back.dtype == np.uint16
+    assert back[0, 0] == 0 and back[0, 1] == 65535
+    np.testing.assert_allclose(as_float32(back), data / 4095, atol=1e-5)
+    np.testing.assert_array_equal(read_label_map(path), data)  # ids are never rescaled
+
+
+def test_four_bit_tiff_is_scaled_to_eight_bits(tmp_path: Path) -> None:
+    data = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    tifffile.imwrite(tmp_path / "four.tif", data, bitspersample=4)
+    np.testing.assert_array_equal(read_image(tmp_path / "four.tif"), data * 17)

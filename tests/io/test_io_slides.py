@@ -174,6 +174,41 @@ def test_objective_power_fallback(synthetic_slide, backend: str) -> None:
         assert slide.mpp == pytest.approx(0.3)  # a given mpp wins
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mpp_source_and_the_objective_power_warning(
+    synthetic_slide, backend: str, unseg_warnings: list[str]
+) -> None:
+    guessed = synthetic_slide("svs", mpp=None)  # AppMag = 40, no MPP
+    with open_slide(guessed, backend=backend) as slide:
+        assert slide.mpp_source == "objective-power"
+        assert unseg_warnings == []  # warned when the guess is used, not on opening
+        assert slide.mpp == pytest.approx(0.25)
+        assert slide.mpp == pytest.approx(0.25)
+    assert len(unseg_warnings) == 1  # once per slide
+    assert str(guessed) in unseg_warnings[0]
+    assert "0.25 um/px" in unseg_warnings[0] and "--mpp" in unseg_warnings[0]
+    unseg_warnings.clear()
+    with open_slide(guessed, backend=backend, mpp=0.3) as slide:
+        assert slide.mpp_source == "given" and slide.mpp == 0.3
+    with open_slide(synthetic_slide("svs"), backend=backend) as slide:
+        assert slide.mpp_source == "metadata" and slide.mpp == pytest.approx(0.25)
+    with open_slide(synthetic_slide("tiff", mpp=None), backend=backend) as slide:
+        assert slide.mpp_source is None
+    assert unseg_warnings == []
+
+
+def test_image_slide_mpp_source(tmp_path: Path) -> None:
+    path = tmp_path / "plain.tif"
+    image = np.full((64, 80, 3), 200, dtype=np.uint8)
+    tifffile.imwrite(
+        path, image, photometric="rgb", resolution=(20000, 20000), resolutionunit="CENTIMETER"
+    )
+    with open_slide(path, backend="image") as slide:
+        assert slide.mpp_source == "metadata"
+    with open_slide(path, backend="image", mpp=0.4) as slide:
+        assert slide.mpp_source == "given"
+
+
 def test_given_mpp_overrides_metadata(synthetic_slide) -> None:
     with open_slide(synthetic_slide("tiff"), mpp=0.5) as slide:
         assert slide.mpp == 0.5

@@ -50,7 +50,9 @@ def discover(
 
     Each input is an image file or a folder. A folder holding ``img/`` is a labelled dataset
     (masks from its ``mask/`` folder when there is one); any other folder is read as a folder
-    of images. Folders are not searched recursively, hidden files are ignored.
+    of images. Folders are not searched recursively, hidden files are ignored. A broken
+    symbolic link in a folder is listed like a file, so that reading it fails (as any
+    unreadable file does) with a message naming the link and its target.
 
     Parameters
     ----------
@@ -137,7 +139,9 @@ def discover_slides(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """List the slides given by slide files and folders of slides.
 
     A file is taken as given (a PNG, JPEG or small TIFF is read as a one-level slide); a folder
-    gives its slide files (not searched recursively, hidden files ignored).
+    gives its slide files (not searched recursively, hidden files ignored), and its broken
+    symbolic links to slide or TIFF names, which fail when opened with a message naming the
+    link and its target.
 
     Raises
     ------
@@ -152,9 +156,14 @@ def discover_slides(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     seen: dict[str, Path] = {}
     for item in map(Path, inputs):
         if not item.exists():
-            raise InputError(item, "file or folder not found")
+            raise _not_found(item)
         if item.is_dir():
-            found = [p for p in _files(item, suffixes) if is_slide(p)]
+            # a broken link to a TIFF may have been a slide: it is kept, and fails when opened
+            found = [
+                p
+                for p in _files(item, suffixes)
+                if is_slide(p) or (_is_broken_link(p) and p.suffix.lower() in (".tif", ".tiff"))
+            ]
             if not found:
                 raise InputError(item, f"no slides found (looked for {', '.join(SLIDE_SUFFIXES)}"
                                  " and pyramidal TIFF)", fix="give slide files or their folder")
@@ -177,7 +186,7 @@ def discover_slides(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
 def _images_and_masks(path: Path) -> tuple[list[Path], dict[str, Path]]:
     """The images one input gives, and the masks found beside them (by stem)."""
     if not path.exists():
-        raise InputError(path, "file or folder not found")
+        raise _not_found(path)
     if not path.is_dir():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise InputError(
@@ -222,10 +231,32 @@ def _mask_index(folder: Path) -> dict[str, Path]:
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Visible files in ``folder`` (not recursive) with one of ``suffixes``, sorted by name."""
+    """Visible files in ``folder`` (not recursive) with one of ``suffixes``, sorted by name.
+
+    Broken symbolic links count as files: reading one fails with a message that names the link
+    and its target, so the missing file is reported as a failed input rather than skipped.
+    """
     found = [
         p
         for p in folder.iterdir()
-        if not p.name.startswith(".") and p.suffix.lower() in suffixes and p.is_file()
+        if not p.name.startswith(".")
+        and p.suffix.lower() in suffixes
+        and (p.is_file() or _is_broken_link(p))
     ]
     return sorted(found, key=lambda p: p.name)
+
+
+def _is_broken_link(path: Path) -> bool:
+    """Whether ``path`` is a symbolic link whose target does not exist."""
+    return path.is_symlink() and not path.exists()
+
+
+def _not_found(path: Path) -> InputError:
+    """The error for an input that does not exist, naming a broken link's target."""
+    if _is_broken_link(path):
+        return InputError(
+            path,
+            f"broken symbolic link to {os.readlink(path)}",
+            fix="restore the file it points to, or remove the link",
+        )
+    return InputError(path, "file or folder not found")

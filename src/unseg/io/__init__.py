@@ -16,6 +16,7 @@ imported only when they run.
 
 from __future__ import annotations
 
+from unseg.io._files import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, max_pixels
 from unseg.io.areas import label_areas, write_area_csv
 from unseg.io.atomic import atomic_write, output_dir
 from unseg.io.colour import colourize, overlay, palette, write_overlay
@@ -28,8 +29,10 @@ from unseg.io.slides import SLIDE_SUFFIXES, is_slide, open_slide
 from unseg.io.tissue import detect_tissue, tissue_mask
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "MASK_SUFFIXES",
+    "MAX_PIXELS_VARIABLE",
     "SLIDE_SUFFIXES",
     "Slide",
     "as_float32",
@@ -39,6 +42,7 @@ __all__ = [
     "is_slide",
     "label_areas",
     "label_geojson",
+    "max_pixels",
     "open_slide",
     "output_dir",
     "overlay",

@@ -28,6 +28,19 @@ def read_image(path: str | Path) -> Image:
     with Pillow. Alpha channels are dropped, palette, CMYK and YCbCr images become RGB and
     bilevel (boolean) images become ``uint8`` 0/255. 16-bit images keep their 16 bits.
 
+    A TIFF whose first series is a stack of pages is read as its first page, with a warning on
+    the ``unseg`` logger that names the file and the page count; pages are never taken for
+    colour channels. A TIFF whose BitsPerSample is below its pixel type's width (12-bit
+    samples, which arrive as ``uint16``; 4-bit ones, as ``uint8``) is rescaled to the type's
+    full range (``v * 65535 / 4095`` for 12 bits, rounded), so the returned image always uses
+    the whole range of its dtype and :func:`as_float32` maps the file's maximum to 1. PNG needs
+    no such step: its sBIT chunk only records the original depth of samples that the PNG
+    specification requires to be stored already scaled to the full depth.
+
+    Images larger than :func:`~unseg.io.max_pixels` (178,956,970 pixels by default; the
+    environment variable ``UNSEG_MAX_PIXELS`` sets it) are refused from their header, before
+    decoding.
+
     Parameters
     ----------
     path : str or Path
@@ -41,17 +54,38 @@ def read_image(path: str | Path) -> Image:
     Raises
     ------
     InputError
-        If the file is missing, a folder, not an image, truncated or corrupt, has zero size,
-        holds more than 16 bits or floating-point pixels, or has an unsupported channel count.
+        If the file is missing (or a broken symbolic link), a folder, not an image, truncated
+        or corrupt, has zero size, has more pixels than :func:`~unseg.io.max_pixels`, holds
+        more than 16 bits or floating-point pixels, or has an unsupported channel count.
+    ParameterError
+        If the environment variable ``UNSEG_MAX_PIXELS`` is not a positive whole number.
     """
     path = existing_file(path)
     if path.suffix.lower() in TIFF_SUFFIXES:
-        array = decode_tiff(path)
+        array, bits = decode_tiff(path)
+        array = _full_range(array, bits, path)
         if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] > 4:
             array = np.moveaxis(array, 0, -1)
     else:
         array = decode_pillow(path, _pillow_to_rgb_or_gray)
     return _image_from_array(array, path)
+
+
+def _full_range(array: np.ndarray, bits: int, path: Path) -> np.ndarray:
+    """Scale unsigned ``bits``-bit samples held in a wider pixel type to that type's range."""
+    if array.dtype.kind != "u" or not 1 < bits < 8 * array.dtype.itemsize:
+        return array
+    top = (1 << bits) - 1
+    high = int(array.max())
+    if high > top:
+        raise InputError(
+            path,
+            f"pixel values go up to {high}, but the file records {bits} bits per sample "
+            f"(at most {top})",
+            fix="correct its BitsPerSample tag, or " + _BIT_DEPTH_FIX,
+        )
+    full = np.iinfo(array.dtype).max
+    return ((array.astype(np.uint64) * full + top // 2) // top).astype(array.dtype)
 
 
 def _pillow_to_rgb_or_gray(img: PILImage) -> PILImage:
@@ -106,8 +140,10 @@ def as_float32(image: np.ndarray) -> FloatImage:
     Parameters
     ----------
     image : ndarray
-        ``(H, W)`` or ``(H, W, 3)``. ``uint8`` is divided by 255 and ``uint16`` by 65535;
-        a floating-point image is taken to be in ``[0, 1]`` already and only cast.
+        ``(H, W)`` or ``(H, W, 3)``. ``uint8`` is divided by 255 and ``uint16`` by 65535
+        (:func:`read_image` gives images of fewer bits, such as 12-bit TIFFs, the full range of
+        their dtype first); a floating-point image is taken to be in ``[0, 1]`` already and
+        only cast.
 
     Returns
     -------

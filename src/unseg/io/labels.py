@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from unseg.errors import InputError, ParameterError
-from unseg.io._files import TIFF_SUFFIXES, decode_pillow, decode_tiff, existing_file, size_text
+from unseg.io._files import (
+    TIFF_SUFFIXES,
+    check_pixels,
+    decode_pillow,
+    decode_tiff,
+    existing_file,
+    max_pixels,
+    size_text,
+)
 from unseg.io.atomic import atomic_write
 from unseg.io.images import IMAGE_SUFFIXES
 from unseg.types import LabelMap
@@ -21,8 +29,12 @@ def read_label_map(path: str | Path) -> LabelMap:
     """Read a mask of class (or instance) ids.
 
     Index PNGs give their stored values: a palette ("P") image its palette indices, "L",
-    "I;16" and "I" images their gray values. TIFF files are read with tifffile and ``.npy``
-    files with NumPy. A 3-channel mask whose channels are all equal is read as grayscale.
+    "I;16" and "I" images their gray values. TIFF files are read with tifffile (a stack of
+    pages as its first page, with a warning on the ``unseg`` logger, as by
+    :func:`~unseg.io.read_image`; ids are never rescaled) and ``.npy`` files with NumPy. A
+    3-channel mask whose channels are all equal is read as grayscale. Masks larger than
+    :func:`~unseg.io.max_pixels` (for ``.npy`` files: with more elements) are refused from
+    their header, before decoding.
 
     Parameters
     ----------
@@ -37,21 +49,27 @@ def read_label_map(path: str | Path) -> LabelMap:
     Raises
     ------
     InputError
-        If the file is missing, a folder, unreadable, corrupt or of zero size, or holds colour
-        channels, non-integer values, negative ids or an array that is not 2-D.
+        If the file is missing (or a broken symbolic link), a folder, unreadable, corrupt, of
+        zero size or larger than :func:`~unseg.io.max_pixels`, or holds colour channels,
+        non-integer values, negative ids or an array that is not 2-D.
+    ParameterError
+        If the environment variable ``UNSEG_MAX_PIXELS`` is not a positive whole number.
     """
     path = existing_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         array = _load_npy(path)
     elif suffix in TIFF_SUFFIXES:
-        array = decode_tiff(path)
+        array, _ = decode_tiff(path)  # class ids keep their values whatever the bit depth
     else:
         array = decode_pillow(path, lambda img: img)
     return _labels_from_array(array, path)
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    shape = _npy_shape(path)
+    if shape is not None:
+        check_pixels(path, shape, max_pixels())  # every element counts, before any allocation
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -63,6 +81,21 @@ def _load_npy(path: Path) -> np.ndarray:
             path, "holds an archive of arrays, not one array", fix="save the mask with np.save"
         )
     return array
+
+
+def _npy_shape(path: Path) -> tuple[int, ...] | None:
+    """The array shape an ``.npy`` header declares, or None when it is not a readable header
+    (``np.load`` then says what is wrong)."""
+    try:
+        with path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+    except (OSError, ValueError):
+        return None
+    return tuple(int(n) for n in shape)
 
 
 def _labels_from_array(array: np.ndarray, path: Path) -> LabelMap:

@@ -8,11 +8,12 @@ one.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Literal, Self
 
 import numpy as np
 
@@ -28,6 +29,11 @@ _SLIDE_FIX = (
     "MRXS, SCN, BIF, tiled TIFF); " + CORRUPT_FIX
 )
 _WHITE = 255
+
+MppSource = Literal["given", "metadata", "objective-power"]
+"""Where :attr:`Slide.mpp` comes from (see :attr:`Slide.mpp_source`)."""
+
+log = logging.getLogger("unseg")
 
 
 class Slide:
@@ -53,6 +59,9 @@ class Slide:
         Level-0 pixels per pixel of each level (``1.0`` for level 0), increasing.
     objective_power : float or None
         Scanning magnification from the metadata (20, 40, ...), when recorded.
+    mpp_source : {"given", "metadata", "objective-power"} or None
+        Where :attr:`mpp` comes from: the ``mpp`` given to :func:`open_slide`, the file's
+        metadata, or a guess from the objective power; None when none of them is known.
     properties : Mapping[str, str]
         The backend's metadata, as strings.
     """
@@ -64,6 +73,7 @@ class Slide:
     level_dimensions: tuple[tuple[int, int], ...]
     level_downsamples: tuple[float, ...]
     objective_power: float | None
+    mpp_source: MppSource | None
     properties: Mapping[str, str]
 
     def __init__(
@@ -88,6 +98,8 @@ class Slide:
         self.properties = properties
         self._metadata_mpp = metadata_mpp
         self._given_mpp = mpp
+        self.mpp_source = _mpp_source(mpp, metadata_mpp, objective_power)
+        self._guess_reported = False
         self._closed = False
 
     # -- physical resolution ---------------------------------------------------------------
@@ -97,7 +109,10 @@ class Slide:
         """Level-0 microns per pixel.
 
         In order: the ``mpp`` given to :func:`open_slide`; the slide's metadata (mean of x and
-        y); ``10 / objective_power`` (a 40x scan is about 0.25 um/px).
+        y); ``10 / objective_power`` (a 40x scan is about 0.25 um/px). :attr:`mpp_source` says
+        which. The last is a guess (scanners differ), so the first time it is used a warning on
+        the ``unseg`` logger names the file and the guessed value and says that ``--mpp``
+        overrides it.
 
         Raises
         ------
@@ -109,7 +124,19 @@ class Slide:
         if self._metadata_mpp is not None:
             return self._metadata_mpp
         if self.objective_power is not None:
-            return 10.0 / self.objective_power
+            guess = 10.0 / self.objective_power
+            if not self._guess_reported:
+                self._guess_reported = True
+                log.warning(
+                    "%s: no microns per pixel in the slide's metadata; guessing %.4g um/px "
+                    "from its objective power (10 / %gx), which --mpp overrides. Fix: if the "
+                    "guess is wrong, %s",
+                    self.path,
+                    guess,
+                    self.objective_power,
+                    MPP_FIX,
+                )
+            return guess
         raise InputError(
             self.path,
             "no physical resolution (microns per pixel) in the slide's metadata",
@@ -266,3 +293,16 @@ class Slide:
                 f"{self.path}: level must be an integer in 0..{self.level_count - 1}, got {level!r}"
             )
         return int(level)
+
+
+def _mpp_source(
+    mpp: float | None, metadata_mpp: float | None, objective_power: float | None
+) -> MppSource | None:
+    """Where a slide's microns per pixel come from, in the order :attr:`Slide.mpp` uses."""
+    if mpp is not None:
+        return "given"
+    if metadata_mpp is not None:
+        return "metadata"
+    if objective_power is not None:
+        return "objective-power"
+    return None
