@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,21 @@ def blobby(height: int, width: int, n_values: int, seed: int = 0) -> np.ndarray:
     return labels.astype(np.uint8)
 
 
+def smooth(height: int, width: int) -> np.ndarray:
+    """Three sectors around the centre, a disc of a fourth concept and a no-tissue disc."""
+    y, x = np.mgrid[:height, :width] + 0.5
+    sector = (np.arctan2(y - height / 2, x - width / 2) + np.pi) // (2 * np.pi / 3)
+    labels: np.ndarray = 1 + np.minimum(sector, 2).astype(np.uint8)
+    labels[(x - width / 3) ** 2 + (y - height / 3) ** 2 < (height / 5) ** 2] = 4
+    labels[(x - 0.8 * width) ** 2 + (y - 0.8 * height) ** 2 < (height / 6) ** 2] = 0
+    return labels
+
+
+def exact(labels: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`label_geojson` with the exact pixel outlines (no simplification)."""
+    return label_geojson(labels, simplify=0, **kwargs)
+
+
 def geometries(collection: dict[str, Any]) -> dict[int, Any]:
     """Shapely geometry of each feature, by label value (concept + 1)."""
     return {f["properties"]["label"] + 1: shape(f["geometry"]) for f in collection["features"]}
@@ -67,6 +83,18 @@ def ome_pixels(tif: Any) -> dict[str, str]:
     pixels = root.find(".//{*}Pixels")
     assert pixels is not None
     return dict(pixels.attrib)
+
+
+def ome_maps(tif: Any) -> dict[str, dict[str, str]]:
+    """Each MapAnnotation the image refers to, by namespace: its keys and values."""
+    root = ET.fromstring(tif.ome_metadata)
+    refs = {ref.get("ID") for ref in root.findall("./{*}Image/{*}AnnotationRef")}
+    maps = {}
+    for annotation in root.findall("./{*}StructuredAnnotations/{*}MapAnnotation"):
+        assert annotation.get("ID") in refs
+        values = {str(m.get("K")): str(m.text) for m in annotation.findall("./{*}Value/{*}M")}
+        maps[str(annotation.get("Namespace"))] = values
+    return maps
 
 
 # -- OME-TIFF -----------------------------------------------------------------------------------
@@ -144,9 +172,12 @@ def test_exporters_read_windows_only(tmp_path: Path, monkeypatch: pytest.MonkeyP
             np.testing.assert_array_equal(level.asarray(), labels[:: 2**i, :: 2**i])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ome.tif"]  # work files removed
     source = Windowed(labels)
-    found = geometries(label_geojson(source, strip_rows=16))
+    found = geometries(exact(source, strip_rows=16))
     assert source.largest_read == 16 * 80
     assert all(found[v].area == (labels == v).sum() for v in range(1, 5))
+    source = Windowed(labels)
+    label_geojson(source, strip_rows=16)  # simplified: the same reads
+    assert source.largest_read == 16 * 80
     source = Windowed(labels)
     rows = label_areas(source, mpp=1.0)
     assert source.largest_read == 800
@@ -224,9 +255,53 @@ def test_ome_tiff_failure_leaves_nothing(tmp_path: Path) -> None:
     assert old.read_bytes() == b"old"
 
 
+def test_ome_tiff_legend_channel_and_source(tmp_path: Path) -> None:
+    labels = area_labels()  # values 0, 1 and 3: concepts 0 and 2
+    colours = np.array([[200, 0, 0], [0, 200, 0], [0, 0, 200]], np.uint8)
+    names = ["tumour", "other", "stroma é"]
+    path = write_ome_tiff(
+        tmp_path / "s.ome.tif",
+        labels,
+        mpp=0.5,
+        names=names,
+        colours=colours,
+        source="slides/a.svs",
+    )
+    with tifffile.TiffFile(path) as tif:
+        channel = ET.fromstring(tif.ome_metadata).find(".//{*}Pixels/{*}Channel")
+        maps = ome_maps(tif)
+        np.testing.assert_array_equal(tif.asarray(), labels)
+    assert channel is not None and channel.get("Name") == "concept labels"
+    assert sorted(maps) == [ome_tiff.LEGEND_NAMESPACE, ome_tiff.SOURCE_NAMESPACE]
+    legend = {k: json.loads(v) for k, v in maps[ome_tiff.LEGEND_NAMESPACE].items()}
+    assert legend == {
+        "0": {"name": "no tissue"},
+        "1": {"concept": 0, "name": "tumour", "color": [200, 0, 0]},
+        "3": {"concept": 2, "name": "stroma é", "color": [0, 0, 200]},
+    }
+    assert maps[ome_tiff.SOURCE_NAMESPACE] == {"slide": "slides/a.svs"}
+
+    path = write_ome_tiff(tmp_path / "d.ome.tif", labels, mpp=0.5, channel_name="classes")
+    with tifffile.TiffFile(path) as tif:
+        channel = ET.fromstring(tif.ome_metadata).find(".//{*}Pixels/{*}Channel")
+        maps = ome_maps(tif)
+    assert channel is not None and channel.get("Name") == "classes"
+    assert list(maps) == [ome_tiff.LEGEND_NAMESPACE]  # no source given
+    legend = {k: json.loads(v) for k, v in maps[ome_tiff.LEGEND_NAMESPACE].items()}
+    assert legend["3"] == {"concept": 2, "name": "concept 2", "color": palette(3)[2].tolist()}
+
+    with pytest.raises(ParameterError, match="names"):
+        write_ome_tiff(tmp_path / "x.ome.tif", labels, mpp=0.5, names=["tumour"])
+    with pytest.raises(ParameterError, match="channel_name"):
+        write_ome_tiff(tmp_path / "x.ome.tif", labels, mpp=0.5, channel_name=3)  # type: ignore[arg-type]
+    assert not (tmp_path / "x.ome.tif").exists()
+
+
 def test_ome_tiff_opens_in_slide_readers(tmp_path: Path) -> None:
     labels = blobby(600, 900, 7)
-    path = write_ome_tiff(tmp_path / "s.ome.tif", labels, mpp=0.25, downsample=2, tile=256)
+    path = write_ome_tiff(
+        tmp_path / "s.ome.tif", labels, mpp=0.25, downsample=2, tile=256, source="s.svs"
+    )
     tiffslide = pytest.importorskip("tiffslide")
     with tiffslide.TiffSlide(path) as slide:
         assert slide.level_dimensions == ((900, 600), (450, 300), (225, 150))
@@ -252,7 +327,7 @@ def test_square_with_hole_in_level0_coordinates() -> None:
     labels = np.zeros((10, 12), np.uint8)
     labels[2:8, 3:9] = 1
     labels[4:6, 5:7] = 0
-    collection = label_geojson(labels, downsample=4, offset=(100, 50))
+    collection = exact(labels, downsample=4, offset=(100, 50))
     assert collection["type"] == "FeatureCollection"
     (feature,) = collection["features"]
     geometry = feature["geometry"]
@@ -268,7 +343,7 @@ def test_hole_filled_by_another_label() -> None:
     labels = np.zeros((10, 10), np.uint16)
     labels[1:9, 1:9] = 2
     labels[3:6, 3:6] = 7
-    found = geometries(label_geojson(labels))
+    found = geometries(exact(labels))
     assert sorted(found) == [2, 7]
     assert len(found[2].interiors) == 1 and found[2].area == 64 - 9
     assert found[7].equals(shapely.box(3, 3, 6, 6))
@@ -279,7 +354,7 @@ def test_disjoint_components_make_a_multipolygon() -> None:
     labels[0:2, 0:3] = 1
     labels[5:8, 4:8] = 1
     labels[5:7, 0:2] = 2
-    collection = label_geojson(labels, downsample=2)
+    collection = exact(labels, downsample=2)
     kinds = {f["properties"]["label"]: f["geometry"]["type"] for f in collection["features"]}
     assert kinds == {0: "MultiPolygon", 1: "Polygon"}
     multi = geometries(collection)[1]
@@ -288,7 +363,7 @@ def test_disjoint_components_make_a_multipolygon() -> None:
 
 def test_diagonal_contacts_stay_valid() -> None:
     checker = np.array([[1, 0], [0, 1]], np.uint8)
-    (feature,) = label_geojson(checker)["features"]
+    (feature,) = exact(checker)["features"]
     assert feature["geometry"]["type"] == "MultiPolygon"  # 4-connected: two squares
     assert shapely.is_valid(shape(feature["geometry"]))
     # a ring whose hole touches the outside at one corner, and an island inside a hole
@@ -304,7 +379,7 @@ def test_diagonal_contacts_stay_valid() -> None:
         np.uint8,
     )
     for strip_rows in (1, 2, 4096):
-        geometry = geometries(label_geojson(ring, strip_rows=strip_rows))[1]
+        geometry = geometries(exact(ring, strip_rows=strip_rows))[1]
         assert shapely.is_valid(geometry), shapely.is_valid_reason(geometry)
         assert geometry.area == ring.sum()
 
@@ -313,7 +388,7 @@ def test_diagonal_contacts_stay_valid() -> None:
 def test_every_geometry_valid_with_exact_area(seed: int) -> None:
     labels = blobby(45, 38, 5, seed=seed)
     downsample = 2.5
-    found = geometries(label_geojson(labels, downsample=downsample, offset=(7.0, -3.0)))
+    found = geometries(exact(labels, downsample=downsample, offset=(7.0, -3.0)))
     assert sorted(found) == sorted(set(np.unique(labels)) - {0})
     for value, geometry in found.items():
         assert shapely.is_valid(geometry), shapely.is_valid_reason(geometry)
@@ -326,11 +401,9 @@ def test_every_geometry_valid_with_exact_area(seed: int) -> None:
 @pytest.mark.parametrize("seed", [0, 3])
 def test_strips_give_the_whole_map_result(seed: int) -> None:
     labels = blobby(53, 41, 4, seed=seed)
-    whole = geometries(label_geojson(labels, downsample=3, offset=(1, 2), strip_rows=10**6))
+    whole = geometries(exact(labels, downsample=3, offset=(1, 2), strip_rows=10**6))
     for strip_rows in (1, 2, 3, 7, 16):
-        strips = geometries(
-            label_geojson(labels, downsample=3, offset=(1, 2), strip_rows=strip_rows)
-        )
+        strips = geometries(exact(labels, downsample=3, offset=(1, 2), strip_rows=strip_rows))
         assert sorted(strips) == sorted(whole)
         for value, geometry in strips.items():
             assert shapely.is_valid(geometry), (strip_rows, shapely.is_valid_reason(geometry))
@@ -364,7 +437,7 @@ def test_tall_region_across_many_strips() -> None:
     labels[:, [0, 5, 10]] = 1
     labels[10:12, 1:5] = 2  # fills one of the holes
     for strip_rows in (1, 2, 4, 31):
-        found = geometries(label_geojson(labels, strip_rows=strip_rows))
+        found = geometries(exact(labels, strip_rows=strip_rows))
         assert found[1].geom_type == "Polygon", strip_rows
         assert len(found[1].interiors) == 20
         assert found[1].is_valid and found[1].area == (labels == 1).sum()
@@ -382,6 +455,7 @@ def test_properties_names_and_colours() -> None:
         assert f["type"] == "Feature"
         assert f["properties"]["objectType"] == "annotation"
         assert f["properties"]["classification"]["name"] == f"concept {concept}"
+        assert f["properties"]["measurements"] == {"concept": concept}  # QuPath keeps these
         colour = f["properties"]["classification"]["color"]
         # the overlay colour of concept c: colourize paints id c with palette row c
         assert colour == colourize(np.array([[concept]]))[0, 0].tolist()
@@ -418,6 +492,15 @@ def test_geojson_rejects_bad_arguments() -> None:
         label_geojson(labels, offset=(1.0, float("nan")))
     with pytest.raises(ParameterError, match="strip_rows"):
         label_geojson(labels, strip_rows=0)
+    for tolerance in (-1.0, float("nan")):
+        with pytest.raises(ParameterError, match="simplify"):
+            label_geojson(labels, simplify=tolerance)
+    with pytest.raises(ParameterError, match="slide_id"):
+        label_geojson(labels, slide_id=3)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="slide_size width"):
+        label_geojson(labels, slide_size=(0, 5))
+    with pytest.raises(ParameterError, match=r"\(width, height\)"):
+        label_geojson(labels, slide_size=(1, 2, 3))  # type: ignore[arg-type]
 
 
 def test_no_tissue_gives_no_features() -> None:
@@ -425,6 +508,98 @@ def test_no_tissue_gives_no_features() -> None:
         "type": "FeatureCollection",
         "features": [],
     }
+
+
+def test_feature_ids_unique_per_slide_and_concept() -> None:
+    labels = area_labels()  # concepts 0 and 2
+    ids = {
+        slide: [f["id"] for f in exact(labels, slide_id=slide)["features"]]
+        for slide in ("slide-a", "slide-b")
+    }
+    assert len(set(ids["slide-a"] + ids["slide-b"])) == 4
+    assert ids["slide-a"] == [str(uuid.uuid5(geojson._FEATURE_IDS, f"slide-a/{c}")) for c in (0, 2)]
+    assert [f["id"] for f in exact(labels, slide_id="slide-a")["features"]] == ids["slide-a"]
+    # without a slide id, the ids of earlier versions: the same in every file
+    assert [f["id"] for f in exact(labels)["features"]] == [
+        str(uuid.uuid5(geojson._FEATURE_IDS, f"label-{c}")) for c in (0, 2)
+    ]
+
+
+def test_geometries_clipped_to_the_slide() -> None:
+    labels = np.ones((3, 4), np.uint8)
+    labels[:, 2:] = 2
+    labels[2, 1:] = 3
+    # 4 x 3 label pixels of 2.5 level-0 pixels cover 10 x 7.5; the slide is 9 x 7
+    whole = geometries(exact(labels, downsample=2.5))
+    assert shapely.total_bounds(list(whole.values())).tolist() == [0, 0, 10, 7.5]
+    clipped = geometries(exact(labels, downsample=2.5, slide_size=(9, 7)))
+    assert shapely.total_bounds(list(clipped.values())).tolist() == [0, 0, 9, 7]
+    slide = shapely.box(0, 0, 9, 7)
+    for value, geometry in clipped.items():
+        assert geometry.is_valid and geometry.equals(whole[value].intersection(slide))
+    assert sum(g.area for g in clipped.values()) == 9 * 7
+    # simplified too: inside the slide, still a coverage, the slide's edge kept straight
+    labels = smooth(40, 50)
+    found = geometries(label_geojson(labels, downsample=2.5, offset=(-1, 0), slide_size=(118, 99)))
+    assert shapely.total_bounds(list(found.values())).tolist() == [0, 0, 118, 99]
+    assert shapely.coverage_is_valid(list(found.values()))
+
+
+def test_simplified_outlines_share_edges_and_keep_areas() -> None:
+    labels = smooth(60, 70)
+    labels[labels == 0] = 5  # tissue everywhere: the concepts must tile the map
+    exact_found = geometries(exact(labels, downsample=2))
+    exact_vertices = shapely.get_num_coordinates(list(exact_found.values())).sum()
+    for tolerance, most_vertices in ((None, 0.85), (2.2, 0.5)):
+        found = geometries(label_geojson(labels, downsample=2, simplify=tolerance))
+        polygons = list(found.values())
+        assert all(shapely.is_valid(polygons)) and shapely.coverage_is_valid(polygons)
+        # no overlaps (the areas add up to the union's) and no gaps (the union is the map)
+        union = shapely.union_all(polygons)
+        assert sum(p.area for p in polygons) == pytest.approx(union.area)
+        assert union.equals(shapely.box(0, 0, 140, 120))
+        assert shapely.get_num_coordinates(polygons).sum() < most_vertices * exact_vertices
+        for value, geometry in found.items():
+            assert geometry.area == pytest.approx(exact_found[value].area, rel=0.01)
+    # the default tolerance is SIMPLIFY label-map pixels
+    assert label_geojson(labels, downsample=2, simplify=2 * geojson.SIMPLIFY) == label_geojson(
+        labels, downsample=2
+    )
+
+
+def test_simplification_keeps_small_components_exact() -> None:
+    labels = np.ones((30, 30), np.uint8)
+    labels[np.add.outer(np.arange(30), np.arange(30)) > 30] = 2  # a diagonal edge
+    labels[5, 6] = 3  # a one-pixel speck inside concept 0
+    labels[10, 4:6] = 0  # a two-pixel hole
+    found = geometries(label_geojson(labels, simplify=1.0))
+    assert found[3].equals(shapely.box(6, 5, 7, 6))
+    assert any(
+        shapely.Polygon(ring).equals(shapely.box(4, 10, 6, 11)) for ring in found[1].interiors
+    )
+    assert found[1].area == pytest.approx((labels == 1).sum(), rel=0.01)
+    exact_vertices = shapely.get_num_coordinates(list(geometries(exact(labels)).values())).sum()
+    assert shapely.get_num_coordinates(list(found.values())).sum() < exact_vertices / 2
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_simplified_strips_give_the_whole_map_result(seed: int) -> None:
+    labels = smooth(53, 47)
+    labels[blobby(53, 47, 2, seed=seed) == 1] = 0  # speckle: many small components
+    whole = label_geojson(labels, downsample=3, strip_rows=10**6)
+    for strip_rows in (1, 7, 16):
+        assert label_geojson(labels, downsample=3, strip_rows=strip_rows) == whole
+
+
+def test_node_coverage_adds_t_junctions() -> None:
+    top = shapely.box(0, 0, 4, 2)  # its lower edge meets two polygons: a T-junction at (2, 2)
+    polygons = np.array([top, shapely.box(0, 2, 2, 4), shapely.box(2, 2, 4, 4)])
+    assert not shapely.coverage_is_valid(polygons)
+    noded = geojson._node_coverage(polygons)
+    assert shapely.coverage_is_valid(noded)
+    assert [p.equals(q) for p, q in zip(noded, polygons, strict=True)] == [True] * 3
+    assert (2.0, 2.0) in set(map(tuple, shapely.get_coordinates(noded[0])))
+    assert shapely.get_num_coordinates(noded).tolist() == [6, 5, 5]
 
 
 def test_write_geojson_matches_label_geojson(tmp_path: Path) -> None:
@@ -464,7 +639,9 @@ def area_labels() -> np.ndarray:
 
 def test_label_areas_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     labels = area_labels()
-    rows = label_areas(labels, mpp=0.5, downsample=3, names=["tumour", "other", "stroma"])
+    rows = label_areas(
+        labels, mpp=0.5, downsample=3, names=["tumour", "other", "stroma"], mpp_source="metadata"
+    )
     assert rows == [
         {
             "label": 0,
@@ -472,6 +649,7 @@ def test_label_areas_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
             "pixels": 3,
             "area_um2": pytest.approx(6.75),
             "percent_of_tissue": pytest.approx(30.0),
+            "mpp_source": "metadata",
         },
         {
             "label": 2,
@@ -479,12 +657,13 @@ def test_label_areas_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
             "pixels": 7,
             "area_um2": pytest.approx(15.75),
             "percent_of_tissue": pytest.approx(70.0),
+            "mpp_source": "metadata",
         },
     ]
     monkeypatch.setattr(slide_labels, "_COUNT_PIXELS", 1)  # one row per strip
     assert label_areas(labels.astype(np.int64), mpp=0.5, downsample=3) == [
-        {**rows[0], "name": "concept 0"},
-        {**rows[1], "name": "concept 2"},
+        {**rows[0], "name": "concept 0", "mpp_source": "unknown"},
+        {**rows[1], "name": "concept 2", "mpp_source": "unknown"},
     ]
     assert label_areas(np.zeros((2, 2), np.uint16), mpp=1.0) == []
 
@@ -502,24 +681,38 @@ def test_label_areas_from_memmap(tmp_path: Path) -> None:
 
 
 def test_write_area_csv(tmp_path: Path) -> None:
-    rows = label_areas(area_labels(), mpp=0.5, downsample=3, names=["tumour", "x, y", "stroma"])
+    names = ["tumour", "x, y", "stroma"]
+    rows = label_areas(area_labels(), mpp=0.5, downsample=3, names=names, mpp_source="given")
     path = write_area_csv(tmp_path / "areas.csv", rows)
     assert path.read_text(encoding="utf-8") == (
-        "label,name,pixels,area_um2,percent_of_tissue\n"
-        "0,tumour,3,6.750,30.0000\n"
-        "2,stroma,7,15.750,70.0000\n"
+        "label,name,pixels,area_um2,percent_of_tissue,mpp_source\n"
+        "0,tumour,3,6.750,30.0000,given\n"
+        "2,stroma,7,15.750,70.0000,given\n"
     )
     rows[0]["name"] = "x, y"
     write_area_csv(path, rows)
-    assert path.read_text(encoding="utf-8").splitlines()[1] == '0,"x, y",3,6.750,30.0000'
+    assert path.read_text(encoding="utf-8").splitlines()[1] == '0,"x, y",3,6.750,30.0000,given'
+    guessed = label_areas(area_labels(), mpp=0.5, mpp_source="objective-power")
+    write_area_csv(path, guessed)
+    assert [line.split(",")[-1] for line in path.read_text().splitlines()] == [
+        "mpp_source",
+        "objective-power",
+        "objective-power",
+    ]
     with pytest.raises(ParameterError, match="area_um2"):
         write_area_csv(tmp_path / "bad.csv", [{"label": 0, "name": "a", "pixels": 1}])
+    with pytest.raises(ParameterError, match="mpp_source"):
+        write_area_csv(
+            tmp_path / "bad.csv", [{k: v for k, v in rows[0].items() if k != "mpp_source"}]
+        )
     assert not (tmp_path / "bad.csv").exists()
     assert write_area_csv(tmp_path / "none.csv", []).read_text() == (
-        "label,name,pixels,area_um2,percent_of_tissue\n"
+        "label,name,pixels,area_um2,percent_of_tissue,mpp_source\n"
     )
     with pytest.raises(ParameterError, match="mpp"):
         label_areas(area_labels(), mpp=float("inf"))
+    with pytest.raises(ParameterError, match="mpp_source must be one of metadata, given"):
+        label_areas(area_labels(), mpp=1.0, mpp_source="scanner")
 
 
 def test_import_stays_light() -> None:

@@ -18,15 +18,16 @@ from unseg.io.slide_labels import (
     SlideLabels,
     _checked_slide_labels,
     _concept_names,
-    _count_rows,
     _require_positive,
-    _row_ranges,
     _storage_dtype,
+    _value_counts,
 )
 
-__all__ = ["AREA_COLUMNS", "label_areas", "write_area_csv"]
+__all__ = ["AREA_COLUMNS", "MPP_SOURCES", "label_areas", "write_area_csv"]
 
-AREA_COLUMNS = ("label", "name", "pixels", "area_um2", "percent_of_tissue")
+AREA_COLUMNS = ("label", "name", "pixels", "area_um2", "percent_of_tissue", "mpp_source")
+MPP_SOURCES = ("metadata", "given", "objective-power", "unknown")
+"""Where the microns per pixel of an area table came from (the ``mpp_source`` column)."""
 
 
 def label_areas(
@@ -35,6 +36,7 @@ def label_areas(
     mpp: float,
     downsample: float = 1.0,
     names: Sequence[str] | None = None,
+    mpp_source: str = "unknown",
 ) -> list[dict[str, Any]]:
     """Area of each concept of a slide label map, counted strip by strip.
 
@@ -49,6 +51,9 @@ def label_areas(
         Level-0 slide pixels per label-map pixel.
     names : sequence of str, optional
         ``names[c]`` is the name of concept ``c``; default ``"concept c"``.
+    mpp_source : {"metadata", "given", "objective-power", "unknown"}
+        Where ``mpp`` came from: the slide's metadata, given by the user (``--mpp``), or
+        guessed from the objective power (``10 / power``); recorded in every row.
 
     Returns
     -------
@@ -56,21 +61,23 @@ def label_areas(
         One row per concept present, by concept id, with the keys of :data:`AREA_COLUMNS`:
         ``label`` (concept id ``v - 1``), ``name``, ``pixels`` (label-map pixels),
         ``area_um2`` (``pixels * (mpp * downsample) ** 2``) and ``percent_of_tissue``
-        (share of all non-zero pixels, in percent). Empty when no pixel is tissue.
+        (share of all non-zero pixels, in percent) and ``mpp_source``. Empty when no pixel is
+        tissue.
 
     Raises
     ------
     ParameterError
         If ``labels`` is not a 2-D map of values in 0..65535, ``mpp``/``downsample`` are not
-        positive, or ``names`` has fewer entries than the concepts present.
+        positive, ``mpp_source`` is not one of :data:`MPP_SOURCES`, or ``names`` has fewer
+        entries than the concepts present.
     """
     labels = _checked_slide_labels(labels)
     pixel_um = _require_positive("mpp", mpp) * _require_positive("downsample", downsample)
-    dtype = _storage_dtype(labels)
-    counts = np.zeros(int(np.iinfo(dtype).max) + 1, dtype=np.int64)
-    for start, stop in _row_ranges(labels.shape[0], _count_rows(labels)):
-        strip = np.asarray(labels[start:stop]).astype(dtype, copy=False)
-        counts += np.bincount(strip.ravel(), minlength=counts.size)
+    if mpp_source not in MPP_SOURCES:
+        raise ParameterError(
+            f"mpp_source must be one of {', '.join(MPP_SOURCES)}, got {mpp_source!r}"
+        )
+    counts = _value_counts(labels, _storage_dtype(labels))
     counts[0] = 0
     tissue = int(counts.sum())
     concepts = [int(v) - 1 for v in np.flatnonzero(counts)]
@@ -82,6 +89,7 @@ def label_areas(
             "pixels": int(counts[concept + 1]),
             "area_um2": float(counts[concept + 1]) * pixel_um**2,
             "percent_of_tissue": 100.0 * float(counts[concept + 1]) / tissue,
+            "mpp_source": mpp_source,
         }
         for concept in concepts
     ]
@@ -90,8 +98,8 @@ def label_areas(
 def write_area_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     """Write :func:`label_areas` rows atomically as CSV.
 
-    The header is ``label,name,pixels,area_um2,percent_of_tissue``; ``area_um2`` is written
-    with 3 decimals and ``percent_of_tissue`` with 4.
+    The header is ``label,name,pixels,area_um2,percent_of_tissue,mpp_source``; ``area_um2`` is
+    written with 3 decimals and ``percent_of_tissue`` with 4.
 
     Parameters
     ----------
@@ -122,6 +130,7 @@ def write_area_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
                 int(row["pixels"]),
                 f"{float(row['area_um2']):.3f}",
                 f"{float(row['percent_of_tissue']):.4f}",
+                str(row["mpp_source"]),
             ]
         )
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:

@@ -6,8 +6,9 @@ imported only when a file is written.
 
 from __future__ import annotations
 
+import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,11 +20,19 @@ from unseg.io.atomic import atomic_write
 from unseg.io.slide_labels import (
     SlideLabels,
     _checked_slide_labels,
+    _concept_colours,
+    _concept_names,
     _require_positive,
     _storage_dtype,
+    _value_counts,
 )
 
-__all__ = ["write_ome_tiff"]
+__all__ = ["LEGEND_NAMESPACE", "SOURCE_NAMESPACE", "write_ome_tiff"]
+
+LEGEND_NAMESPACE = "unseg/label-legend"
+"""Namespace of the OME-XML MapAnnotation that maps label values to concepts."""
+SOURCE_NAMESPACE = "unseg/source"
+"""Namespace of the OME-XML MapAnnotation that names the source slide."""
 
 _TIFF_BUFFER = 32 << 20  # bytes of tiles tifffile holds for its compression threads
 _BIGTIFF_BYTES = 1 << 31  # uncompressed size above which the OME-TIFF is a BigTIFF
@@ -81,6 +90,24 @@ def _raw_rows(path: Path, width: int, dtype: np.dtype) -> Callable[[int, int], n
     return read_rows
 
 
+def _legend(
+    counts: np.ndarray, names: Sequence[str] | None, colours: np.ndarray | None
+) -> dict[str, str]:
+    """The label legend: value (as text) -> JSON of its concept, name and colour.
+
+    Value 0 is always there (no tissue); each value ``v >= 1`` with pixels (``counts[v] > 0``)
+    gets ``{"concept": v - 1, "name": ..., "color": [r, g, b]}``.
+    """
+    concepts = [int(c) for c in np.flatnonzero(counts[1:])]
+    class_names = _concept_names(names, concepts)
+    class_colours = _concept_colours(colours, concepts)
+    legend = {"0": json.dumps({"name": "no tissue"})}
+    for c in concepts:
+        entry = {"concept": c, "name": class_names[c], "color": class_colours[c]}
+        legend[str(c + 1)] = json.dumps(entry, ensure_ascii=False)
+    return legend
+
+
 def write_ome_tiff(
     path: str | Path,
     labels: SlideLabels,
@@ -89,6 +116,10 @@ def write_ome_tiff(
     downsample: float = 1.0,
     tile: int = 512,
     compression: str = "zlib",
+    names: Sequence[str] | None = None,
+    colours: np.ndarray | None = None,
+    channel_name: str = "concept labels",
+    source: str | Path | None = None,
 ) -> Path:
     """Write a slide label map atomically as a tiled, pyramidal OME-TIFF.
 
@@ -97,10 +128,22 @@ def write_ome_tiff(
     ``labels[::2**i, ::2**i]``, until the longest side is at most ``tile``. The reduced levels
     are SubIFDs of level 0 (the OME-TIFF pyramid layout); the OME-XML gives
     ``PhysicalSizeX``/``PhysicalSizeY`` ``= mpp * downsample`` micrometres and the TIFF
-    resolution tags give each level's pixel size. ``labels`` is read once, one band of ``tile``
-    rows at a time, so a :class:`numpy.memmap` is never loaded whole: while a level is written,
-    its 2x reduction goes to a temporary raw file beside ``path`` (all of them together about a
-    third of level 0's size, uncompressed), which the next level is then read from.
+    resolution tags give each level's pixel size. ``labels`` is read twice, a strip at a time,
+    so a :class:`numpy.memmap` is never loaded whole: once to find the values present (for the
+    legend), then one band of ``tile`` rows at a time to write the tiles. While a level is
+    written, its 2x reduction goes to a temporary raw file beside ``path`` (all of them
+    together about a third of level 0's size, uncompressed), which the next level is then read
+    from.
+
+    The OME-XML also describes the labels: the one channel's ``Name`` is ``channel_name``, and
+    the image refers to a ``MapAnnotation`` (in ``StructuredAnnotations``) with namespace
+    :data:`LEGEND_NAMESPACE` whose keys are the label values, ``"0"`` and each value ``v``
+    present, and whose values are JSON: ``{"name": "no tissue"}`` for ``"0"``, else
+    ``{"concept": v - 1, "name": name, "color": [r, g, b]}`` with the names and colours of the
+    GeoJSON export. With ``source``, a second ``MapAnnotation`` (namespace
+    :data:`SOURCE_NAMESPACE`) holds ``{"slide": str(source)}``. Both are OME schema 2016-06
+    elements written by tifffile; readers that do not know them (OpenSlide, tiffslide) ignore
+    them.
 
     Parameters
     ----------
@@ -119,6 +162,17 @@ def write_ome_tiff(
     compression : {"zlib", "zstd"}
         Lossless compression of the tiles. zlib (Adobe deflate) is read everywhere (libtiff,
         OpenSlide, Bio-Formats/QuPath); zstd is faster and smaller but not every reader has it.
+    names : sequence of str, optional
+        ``names[c]`` is the name of concept ``c`` (value ``c + 1``) in the legend; default
+        ``"concept c"``.
+    colours : ndarray, optional
+        ``(K, 3)`` RGB, row ``c`` the legend colour of concept ``c``; default the overlay
+        colours, ``palette(K)[c]``.
+    channel_name : str
+        Name of the image's one channel in the OME-XML.
+    source : str or Path, optional
+        The source slide, written as given (a path, or just its name to keep folders out of a
+        shared file). Default: not recorded.
 
     Returns
     -------
@@ -129,8 +183,9 @@ def write_ome_tiff(
     ------
     ParameterError
         If ``path`` is not a TIFF name, ``labels`` is not a 2-D map of values in 0..65535,
-        ``mpp``/``downsample`` are not positive, ``tile`` is not a positive multiple of 16, or
-        ``compression`` is unknown.
+        ``mpp``/``downsample`` are not positive, ``tile`` is not a positive multiple of 16,
+        ``compression`` is unknown, ``channel_name`` is not a string, or ``names``/``colours``
+        have fewer entries than the concepts present.
     MissingDependencyError
         If the codec for ``compression`` is not installed.
 
@@ -153,6 +208,8 @@ def write_ome_tiff(
         raise ParameterError(f"tile must be a positive multiple of 16, got {tile}")
     if compression not in ("zlib", "zstd"):
         raise ParameterError(f"compression must be 'zlib' or 'zstd', got {compression!r}")
+    if not isinstance(channel_name, str):
+        raise ParameterError(f"channel_name must be a string, got {channel_name!r}")
     import imagecodecs
 
     if not getattr(imagecodecs, compression.upper()).available:
@@ -161,15 +218,27 @@ def write_ome_tiff(
             "an imagecodecs build with it (pip install imagecodecs)"
         )
     dtype = _storage_dtype(labels)
+    legend = _legend(_value_counts(labels, dtype), names, colours)
     height, width = labels.shape
     shapes = _level_shapes((height, width), tile)
     raw_bytes = sum(h * w for h, w in shapes) * dtype.itemsize
+    annotations: list[dict[str, Any]] = [
+        {
+            "Namespace": LEGEND_NAMESPACE,
+            "Description": "label value -> concept: 0 = no tissue, v = concept v - 1 (JSON)",
+            "Value": legend,
+        }
+    ]
+    if source is not None:
+        annotations.append({"Namespace": SOURCE_NAMESPACE, "Value": {"slide": str(source)}})
     metadata = {
         "axes": "YX",
         "PhysicalSizeX": pixel_um,
         "PhysicalSizeXUnit": "µm",
         "PhysicalSizeY": pixel_um,
         "PhysicalSizeYUnit": "µm",
+        "Channel": {"Name": channel_name},
+        "MapAnnotation": annotations,
     }
     options: dict[str, Any] = {
         "dtype": dtype,

@@ -48,7 +48,6 @@ class SlideLabels(Protocol):
     def __getitem__(self, key: Any) -> Any: ...
 
 
-
 def _checked_slide_labels(labels: SlideLabels | np.ndarray) -> SlideLabels:
     """Check shape and type without reading the pixels (a memmap stays a memmap view)."""
     if not isinstance(labels, SlideLabels):
@@ -92,6 +91,15 @@ def _storage_dtype(labels: SlideLabels) -> np.dtype:
             f"slide label values go up to {high}; the exporters hold values up to 65535"
         )
     return np.dtype(np.uint8 if high < 256 else np.uint16)
+
+
+def _value_counts(labels: SlideLabels, dtype: np.dtype) -> np.ndarray:
+    """Pixels of each label value, ``counts[v]``, counted strip by strip (``dtype``'s range)."""
+    counts = np.zeros(int(np.iinfo(dtype).max) + 1, dtype=np.int64)
+    for start, stop in _row_ranges(labels.shape[0], _count_rows(labels)):
+        strip = np.asarray(labels[start:stop]).astype(dtype, copy=False)
+        counts += np.bincount(strip.ravel(), minlength=counts.size)
+    return counts
 
 
 def _require_positive(name: str, value: float) -> float:
