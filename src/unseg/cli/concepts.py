@@ -73,9 +73,8 @@ def run_fit(args: argparse.Namespace) -> int:
     backbone = backbones.create(args.backbone, weights=args.weights, layer=args.layer,
                                 device=args.device)
     options = slide_options(args, tile_size=args.tile_size or backbone.config.input_size)
-    run = fit_cohort_bank(backbone, args.data, args.k, options, max_vectors=args.max_vectors,
-                          random_state=args.random_state)
-    run.bank.save(args.out)
+    run = fit_cohort_bank(backbone, args.data, args.k, options, args.out,
+                          max_vectors=args.max_vectors, random_state=args.random_state)
     print(f"fitted k = {', '.join(map(str, run.bank.ks))} on {run.bank.fitted_on['tiles']} "
           f"tiles of {run.n_images} image(s) and {run.n_slides} slide(s) with {backbone.name}; "
           f"wrote {args.out}")

@@ -9,8 +9,8 @@ EXAMPLES = """\
 examples:
   unseg data synthetic --out fruit/
   unseg data synthetic --out fruit-small/ --n-train 2000 --n-val 200 --n-test 300 --seed 1
-  unseg fit cirs fruit/train --out cirs.pt
-  unseg segment cirs fruit/test --model cirs.pt --out labels/
+  unseg fit cirs fruit/train --out cirs.npz
+  unseg segment cirs fruit/test --model cirs.npz --out labels/
   unseg evaluate --pred labels/ --gt fruit/test --scope image
 
 Writes OUT/train, OUT/val and OUT/test, each holding img/ and mask/ (PNG, same names). The

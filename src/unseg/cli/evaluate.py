@@ -46,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from unseg.io import atomic_write
+    from unseg.io.atomic import refuse_inputs_as_outputs
     from unseg.workflows import evaluate_folders
+    from unseg.workflows.folders import label_files
 
+    if args.json:
+        refuse_inputs_as_outputs([args.json], [*label_files(args.pred).values(),
+                                               *label_files(args.gt).values()])
     result = evaluate_folders(args.pred, args.gt, match=args.match, scope=args.scope)
     print(result.to_markdown())
     if args.json:

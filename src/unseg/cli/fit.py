@@ -9,14 +9,15 @@ from unseg.cli._options import add_method_options, method_in_argv, method_params
 
 EXAMPLES = """\
 examples:
-  unseg fit kmeans-color-dataset cohort_tiles/ --out colours.pkl --k 6
-  unseg segment kmeans-color-dataset new_tiles/ --model colours.pkl --out labels/
+  unseg fit kmeans-color-dataset cohort_tiles/ --out colours.npz --k 6
+  unseg segment kmeans-color-dataset new_tiles/ --model colours.npz --out labels/
 
 Fitting once and segmenting new images with the saved model keeps label ids consistent across
 runs. Methods that train networks save their state to OUT.ckpt after every epoch (unless
 --checkpoint names another file): run the same command again after an interruption and training
-resumes where it stopped. The checkpoint is removed once the model is saved. Model files are
-Python pickles: load only models you trust.
+resumes where it stopped. The checkpoint is removed once the model is saved. A model file holds
+arrays and JSON only (never code: docs/security.md), so it can be shared; --out may not be an
+input.
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from unseg import __version__
@@ -41,21 +42,32 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a batch scheduler's stop, ``kill``) ends the run as Ctrl-C does: files being
+    written are removed, and what was finished stays for the next run to resume from."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; 0 on success, 1 when some inputs failed, 2 on an error."""
+    """Run the command; 0 on success, 1 when some inputs failed, 2 on an error, 130 when
+    interrupted (Ctrl-C or SIGTERM)."""
     from unseg.cli._report import setup_logging
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     setup_logging()
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.run(args))
     except UnsegError as error:
         print(f"unseg: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("unseg: interrupted", file=sys.stderr)
+        print("unseg: interrupted; run the same command again to continue where it stopped",
+              file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -43,17 +43,21 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unseg import methods
     from unseg.cli._report import exit_code
     from unseg.data import discover
     from unseg.io import atomic_write
+    from unseg.io.atomic import refuse_inputs_as_outputs
+    from unseg.methods.factorization import FSegSegmenter
     from unseg.workflows import Failures, probe, read_images
+    from unseg.workflows.folders import sample_paths
 
-    segmenter = methods.create("fseg", **method_params(args))
+    segmenter = FSegSegmenter(**method_params(args))
     train, test = discover([args.train]), discover([args.test])
+    if args.json:
+        refuse_inputs_as_outputs([args.json], sample_paths(train + test))
     failures = Failures()
     segmenter.fit(read_images(train, failures, "fitting fseg"))
-    result = probe(segmenter, train, test, threshold=args.threshold,  # type: ignore[arg-type]
+    result = probe(segmenter, train, test, threshold=args.threshold,
                    pixels_per_image=args.pixels_per_image)
     print(result.to_markdown())
     if args.json:

@@ -11,9 +11,9 @@ EXAMPLES = """\
 examples:
   unseg segment kmeans-color slide_tiles/ --out labels/ --k 6
   unseg segment kmeans-color-dataset ../shared/data/wsss4luad-val --out labels/ --k 4
-  unseg segment kmeans-color-dataset new_tiles/ --model colours.pkl --out labels/
-  unseg fit cuts ../shared/data/drive-train --out cuts.pt --epochs 20
-  unseg segment cuts ../shared/data/drive-train --model cuts.pt --out levels/ --cluster diffusion
+  unseg segment kmeans-color-dataset new_tiles/ --model colours.npz --out labels/
+  unseg fit cuts ../shared/data/drive-train --out cuts.npz --epochs 20
+  unseg segment cuts ../shared/data/drive-train --model cuts.npz --out levels/ --cluster diffusion
   unseg segment slic --help          (the options of one method)
 
 INPUT is an image file or a folder of images; a folder holding img/ (and mask/) uses img/.

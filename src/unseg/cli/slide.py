@@ -37,6 +37,8 @@ that fails is reported and the others finish; the exit code is then 1.
 
 def add_slide_options(parser: argparse.ArgumentParser, *, tiling: bool = True) -> None:
     """Resolution and tissue options (and, with ``tiling``, how slides are tiled)."""
+    from unseg.io.geojson import SIMPLIFY
+
     group = parser.add_argument_group("slide options")
     group.add_argument("--magnification", type=float, default=10.0,
                        help="processing magnification, 10x = 1 um/px (default: 10)")
@@ -51,6 +53,10 @@ def add_slide_options(parser: argparse.ArgumentParser, *, tiling: bool = True) -
                            help="context pixels read around each core (default: 32)")
         group.add_argument("--batch-size", type=int, default=8,
                            help="tiles segmented together (default: 8)")
+        group.add_argument("--simplify", type=float, metavar="PX",
+                           help="GeoJSON outline simplification tolerance in level-0 pixels, "
+                                f"0 for exact pixel outlines (default: {SIMPLIFY} label-map "
+                                "pixels)")
     group.add_argument("--min-tissue", type=float, default=0.05,
                        help="tissue fraction a tile needs to be segmented (default: 0.05)")
     group.add_argument("--tiles-per-slide", type=int, default=200,
@@ -63,7 +69,8 @@ def slide_options(args: argparse.Namespace, **tiling: int) -> SlideOptions:
     """The options of :func:`add_slide_options`; ``tiling`` overrides the tiling ones."""
     from unseg.workflows import SlideOptions
 
-    given = {"tile_size": "slide_tile", "overlap": "overlap", "batch_size": "batch_size"}
+    given = {"tile_size": "slide_tile", "overlap": "overlap", "batch_size": "batch_size",
+             "simplify": "simplify"}
     return SlideOptions(
         magnification=args.magnification, target_mpp=args.target_mpp, mpp=args.mpp,
         min_tissue=args.min_tissue, tiles_per_slide=args.tiles_per_slide,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +27,27 @@ def output_dir(path: str | Path) -> Path:
     except OSError as exc:
         raise InputError(folder, f"cannot create the output folder ({exc.strerror})") from exc
     return folder
+
+
+def refuse_inputs_as_outputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
+                             ) -> None:
+    """Raise before any work if an output path is an input (file or folder).
+
+    Paths are compared after resolving symbolic links, so ``--out`` given as a link to the
+    input folder is caught too.
+
+    Raises
+    ------
+    InputError
+        Naming the output, the input it would overwrite, and the fix.
+    """
+    taken = {Path(p).resolve(): Path(p) for p in inputs}
+    for output in outputs:
+        clash = taken.get(Path(output).resolve())
+        if clash is not None:
+            raise InputError(
+                output, f"is an input ({clash}); writing there would overwrite it",
+                "write to another --out folder or file")
 
 
 @contextmanager

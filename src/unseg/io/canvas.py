@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from unseg.errors import InputError
+
 
 def canvas_dtype(n_labels: int | None) -> np.dtype:
     """The smallest dtype for labels stored as ``label + 1`` (0 = none): uint8 when
@@ -28,9 +30,26 @@ class DiskLabels:
 
     @classmethod
     def create(cls, path: Path, shape: tuple[int, int], dtype: np.dtype) -> DiskLabels:
-        """A new canvas of zeros (a sparse file: no disk is used until it is written)."""
-        with open(path, "wb") as f:
-            f.truncate(shape[0] * shape[1] * np.dtype(dtype).itemsize)
+        """A new canvas of zeros, its disk space reserved up front.
+
+        Raises
+        ------
+        InputError
+            When the disk cannot hold it: an error before any work, not a crash when a later
+            write through the memory map finds no space.
+        """
+        size = shape[0] * shape[1] * np.dtype(dtype).itemsize
+        try:
+            with open(path, "wb") as f:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(f.fileno(), 0, size)
+                else:  # no way to reserve: a sparse file
+                    f.truncate(size)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise InputError(path, f"cannot reserve {size / 2**20:.0f} MiB for the label canvas "
+                             f"({exc.strerror})", "free disk space or write to another --out "
+                             "folder") from exc
         return cls(path, shape, dtype)
 
     def _map(self, mode: Literal["r", "r+"]) -> np.memmap:

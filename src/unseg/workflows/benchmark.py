@@ -19,7 +19,8 @@ from typing import Any
 
 from unseg.errors import InputError
 from unseg.eval import EvaluationResult
-from unseg.workflows.folders import evaluate_folders, segment_samples
+from unseg.io.atomic import refuse_inputs_as_outputs
+from unseg.workflows.folders import evaluate_folders, sample_paths, segment_samples
 
 
 @dataclass
@@ -78,6 +79,9 @@ def run_benchmark(
             "benchmark a folder holding img/ and mask/ with a mask for every image",
         )
     segmenters = [methods.get(name) for name in method_names]  # fail fast on unknown names
+    refuse_inputs_as_outputs(
+        [out / name for name in ("benchmark.md", "benchmark.csv", "benchmark.png")]
+        + [out / "predictions" / cls.name for cls in segmenters], sample_paths(samples))
     rows = []
     for cls in segmenters:
         kwargs = {k: v for k, v in (params or {}).items() if k in cls.param_names()}

@@ -32,6 +32,7 @@ def fit_cohort_bank(
     inputs: Sequence[Path],
     ks: Sequence[int],
     options: SlideOptions,
+    out: Path,
     *,
     max_vectors: int,
     random_state: int,
@@ -40,19 +41,23 @@ def fit_cohort_bank(
 
     Images are cut into ``options.tile_size`` tiles; from each slide ``options.tiles_per_slide``
     tissue tiles of that size are sampled at the processing resolution. Unreadable inputs are
-    recorded in the run's failures.
+    recorded in the run's failures. The bank is saved to ``out``, which may not be an input.
     """
     from unseg.concepts import fit_bank
     from unseg.data import discover, discover_slides
     from unseg.io import is_slide
+    from unseg.io.atomic import refuse_inputs_as_outputs
+    from unseg.workflows.folders import sample_paths
 
     slide_inputs = [p for p in inputs
                     if is_slide(p) or (p.is_dir() and any(map(is_slide, p.iterdir())))]
     image_inputs = [p for p in inputs if p not in slide_inputs]
     images = discover(image_inputs) if image_inputs else []
     failures = Failures()
+    slides = discover_slides(slide_inputs) if slide_inputs else []
+    refuse_inputs_as_outputs([out], [*inputs, *sample_paths(images), *slides])
     plans = []
-    for path in discover_slides(slide_inputs) if slide_inputs else []:
+    for path in slides:
         try:
             plans.append(plan_slide(path, options))
         except UnsegError as error:
@@ -64,4 +69,5 @@ def fit_cohort_bank(
     bank = fit_bank(backbone, tiles, ks, tile_size=options.tile_size, max_vectors=max_vectors,
                     random_state=random_state)
     bank.fitted_on["slides"] = len(plans)
+    bank.save(out)
     return BankRun(bank, len(images), len(plans), failures)

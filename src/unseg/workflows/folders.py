@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from unseg.eval import EvaluationResult
 
 
+def sample_paths(samples: list[Sample]) -> list[Path]:
+    """Every file a run reads: the samples' images and masks."""
+    return [p for s in samples for p in (s.image, s.mask) if p is not None]
+
+
 @dataclass
 class SegmentRun:
     """What :func:`segment_samples` did."""
@@ -48,7 +53,11 @@ def segment_samples(
     Unreadable images are reported, recorded in the returned run and skipped.
     """
     from unseg.io import atomic_write, output_dir, read_image, write_label_map, write_overlay
+    from unseg.io.atomic import refuse_inputs_as_outputs
 
+    refuse_inputs_as_outputs(
+        [out / f"{s.id}{suffix}" for s in samples
+         for suffix in (".png", "_overlay.png", "_levels.json")], sample_paths(samples))
     run = SegmentRun()
     output_dir(out)
     if fit and segmenter.requires_fit:
@@ -101,7 +110,9 @@ def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: P
     """
     from unseg import methods
     from unseg.errors import ParameterError
+    from unseg.io.atomic import refuse_inputs_as_outputs
 
+    refuse_inputs_as_outputs([out, Path(str(out) + ".ckpt")], sample_paths(samples))
     cls = methods.get(method)
     default_checkpoint = "checkpoint" in cls.param_names() and params.get("checkpoint") is None
     if default_checkpoint:

@@ -47,6 +47,10 @@ class SlideOptions:
         Tissue tiles sampled per slide when a method is fitted on the slides.
     random_state : int
         Seed of that sampling.
+    simplify : float or None
+        Tolerance in level-0 pixels of the GeoJSON polygons' topology-preserving
+        simplification; 0 keeps the exact pixel outlines, None the exporter's default
+        (:data:`unseg.io.geojson.SIMPLIFY` label-map pixels).
     """
 
     magnification: float = 10.0
@@ -58,6 +62,7 @@ class SlideOptions:
     min_tissue: float = 0.05
     tiles_per_slide: int = 200
     random_state: int = 0
+    simplify: float | None = None
 
     def __post_init__(self) -> None:
         positive = {"magnification": self.magnification, "tile_size": self.tile_size,
@@ -68,6 +73,8 @@ class SlideOptions:
         for name, maybe in {"target_mpp": self.target_mpp, "mpp": self.mpp}.items():
             if maybe is not None and not maybe > 0:
                 raise ParameterError(f"{name} must be a positive number of microns, got {maybe}")
+        if self.simplify is not None and not self.simplify >= 0:
+            raise ParameterError(f"simplify must be >= 0 level-0 pixels, got {self.simplify}")
         if self.overlap < 0:
             raise ParameterError(f"overlap must be >= 0 pixels, got {self.overlap}")
         if not 0.0 <= self.min_tissue <= 1.0:
@@ -96,6 +103,11 @@ class SlidePlan:
     path: Path
     id: str
     mpp: float  # level 0
+    #: Where ``mpp`` came from: "given" (--mpp), "metadata", "objective-power" (a guess).
+    mpp_source: str | None
+    dimensions: tuple[int, int]  # level 0 (width, height)
+    #: Content fingerprint of the slide file (:func:`unseg.io.fingerprint.file_fingerprint`).
+    fingerprint: str
     downsample: float  # level-0 pixels per processing pixel
     shape: tuple[int, int]  # canvas (height, width)
     tiles: list[Tile]
@@ -119,15 +131,16 @@ def plan_slide(path: Path, options: SlideOptions) -> SlidePlan:
     """Open a slide, find its tissue and list the tissue tiles (row-major)."""
     from unseg.data import slide_id
     from unseg.io import detect_tissue, open_slide
+    from unseg.io.fingerprint import file_fingerprint
 
     with open_slide(path, mpp=options.mpp) as slide:
-        mpp = slide.mpp
+        mpp, mpp_source = slide.mpp, slide.mpp_source
         tissue, scale = detect_tissue(slide)
         width0, height0 = slide.dimensions
     downsample = options.processing_mpp / mpp
     shape = (math.ceil(height0 / downsample), math.ceil(width0 / downsample))
-    plan = SlidePlan(path, slide_id(Path(path)), mpp, downsample, shape, [], tissue,
-                     scale)
+    plan = SlidePlan(path, slide_id(Path(path)), mpp, mpp_source, (width0, height0),
+                     file_fingerprint(path), downsample, shape, [], tissue, scale)
     size = options.tile_size
     for y in range(0, shape[0], size):
         for x in range(0, shape[1], size):

@@ -33,9 +33,10 @@ from unseg.errors import InputError, UnsegError
 from unseg.io.canvas import DiskLabels, canvas_dtype
 from unseg.methods import Segmenter
 from unseg.workflows.executors import Executor
+from unseg.workflows.runs import log
 from unseg.workflows.slide_plan import SlideOptions, SlidePlan, Tile, open_cached
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def segment_tiles(segmenter: Segmenter, path: Path, mpp: float | None, downsample: float,
@@ -91,18 +92,31 @@ def output_paths(out: Path, slide_id: str) -> dict[str, Path]:
 
 
 def _state(plan: SlidePlan, options: SlideOptions, fingerprint: str) -> dict[str, Any]:
-    stat = plan.path.stat()
+    """What a finished or partial run must match to be reused: the slide's content, the
+    tiling and the fitted method (whose fingerprint covers how it was fitted)."""
     return {
         "version": STATE_VERSION,
         "slide": str(plan.path.resolve()),
-        "slide_bytes": stat.st_size,
-        "slide_mtime_ns": stat.st_mtime_ns,
+        "slide_bytes": plan.path.stat().st_size,
+        "slide_fingerprint": plan.fingerprint,
         "options": {k: v for k, v in asdict(options).items()
                     if k not in ("tiles_per_slide", "random_state")},
         "method": fingerprint,
         "shape": list(plan.shape),
         "tiles": len(plan.tiles),
     }
+
+
+#: The parts of the state that follow from the slide file's content.
+_CONTENT = ("slide_bytes", "slide_fingerprint", "tiles")
+
+
+def _same_setup(earlier: dict[str, Any] | None, state: dict[str, Any]) -> bool:
+    """Whether an earlier state is this run's but for the slide file's content."""
+    if earlier is None:
+        return False
+    return ({k: v for k, v in earlier.items() if k not in _CONTENT}
+            == {k: v for k, v in state.items() if k not in _CONTENT})
 
 
 def _done_batches(path: Path) -> set[int]:
@@ -119,7 +133,20 @@ def segment_slide(
     options: SlideOptions,
     executor: Executor,
 ) -> SlideResult:
-    """Segment one planned slide into ``out``, resuming an interrupted run of the same setup."""
+    """Segment one planned slide into ``out``, resuming an interrupted run of the same setup.
+
+    The slide's outputs are locked for the run (``out/.<slide>.lock``): another run on the
+    same slide and folder is refused while this one works. Files of another run (a finished
+    or partial run with other options) are never deleted: the run stops and says so.
+    """
+    from unseg.io.lock import output_lock
+
+    with output_lock(out / f".{plan.id}.lock", f"the outputs of {plan.id} in {out}"):
+        return _segment_locked(segmenter, plan, out, options, executor)
+
+
+def _segment_locked(segmenter: Segmenter, plan: SlidePlan, out: Path, options: SlideOptions,
+                    executor: Executor) -> SlideResult:
     from tqdm import tqdm
 
     from unseg.io import atomic_write
@@ -129,21 +156,31 @@ def segment_slide(
     paths = output_paths(out, plan.id)
     state = _state(plan, options, fingerprint)
     if paths["summary"].exists():
-        summary = json.loads(paths["summary"].read_text())
-        if summary.get("state") == state:
+        earlier = json.loads(paths["summary"].read_text()).get("state")
+        if earlier == state:
+            summary = json.loads(paths["summary"].read_text())
             return SlideResult(plan.id, summary["outputs"], len(plan.tiles), 0.0, skipped=True)
-        raise InputError(
-            paths["summary"], "holds the results of another slide, method or options",
-            "write to another --out folder, or delete that slide's outputs to redo it")
+        if not _same_setup(earlier, state):
+            raise InputError(
+                paths["summary"], "holds the results of another slide, method or options",
+                "write to another --out folder, or delete that slide's outputs to redo it")
+        log.info("%s changed since its outputs were written: segmenting it again", plan.path)
     work = out / f"{plan.id}.partial"
     n_labels = segmenter.n_labels_
     dtype = canvas_dtype(n_labels)
     state_file = work / "state.json"
-    if state_file.exists() and json.loads(state_file.read_text()) == state:
+    earlier = json.loads(state_file.read_text()) if state_file.exists() else None
+    if earlier is not None and earlier != state and not _same_setup(earlier, state):
+        raise InputError(
+            work, "holds an unfinished run of another slide, method or options",
+            "run again with that run's options to finish it, delete the folder to start "
+            "over, or write to another --out folder")
+    if earlier == state:
         canvas = DiskLabels(work / "labels.raw", plan.shape, dtype)
     else:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
+        if earlier is not None:  # this setup's work on the slide file as it was before
+            shutil.rmtree(work)
+        work.mkdir(parents=True, exist_ok=True)
         canvas = DiskLabels.create(work / "labels.raw", plan.shape, dtype)
         with atomic_write(state_file) as tmp:
             tmp.write_text(json.dumps(state, indent=1))
@@ -170,10 +207,10 @@ def segment_slide(
             record.flush()
             os.fsync(record.fileno())
             bar.update(len(batches[b]))
-    outputs = write_outputs(canvas, plan, paths, n_labels)
+    outputs = write_outputs(canvas, plan, paths, n_labels, options.simplify)
     summary = {
         "slide": str(plan.path), "method": segmenter.name, "params": segmenter.get_params(),
-        "mpp": plan.mpp, "processing_mpp": options.processing_mpp,
+        "mpp": plan.mpp, "mpp_source": plan.mpp_source, "processing_mpp": options.processing_mpp,
         "downsample": plan.downsample, "shape": list(plan.shape), "tiles": len(plan.tiles),
         "outputs": outputs, "state": state,
     }
@@ -186,7 +223,7 @@ def segment_slide(
 
 
 def write_outputs(canvas: DiskLabels, plan: SlidePlan, paths: dict[str, Path],
-                  n_labels: int | None) -> dict[str, str]:
+                  n_labels: int | None, simplify: float | None) -> dict[str, str]:
     """The label map OME-TIFF, QuPath GeoJSON, area CSV and thumbnail overlay of a slide."""
     from unseg.io import (
         label_areas,
@@ -198,9 +235,12 @@ def write_outputs(canvas: DiskLabels, plan: SlidePlan, paths: dict[str, Path],
         write_ome_tiff,
     )
 
-    write_ome_tiff(paths["labels"], canvas, mpp=plan.mpp, downsample=plan.downsample)
-    write_geojson(paths["geojson"], canvas, downsample=plan.downsample)
-    write_area_csv(paths["areas"], label_areas(canvas, mpp=plan.mpp, downsample=plan.downsample))
+    write_ome_tiff(paths["labels"], canvas, mpp=plan.mpp, downsample=plan.downsample,
+                   source=plan.path.name)
+    write_geojson(paths["geojson"], canvas, downsample=plan.downsample, slide_id=plan.id,
+                  slide_size=plan.dimensions, simplify=simplify)
+    write_area_csv(paths["areas"], label_areas(canvas, mpp=plan.mpp, downsample=plan.downsample,
+                                               mpp_source=plan.mpp_source or "unknown"))
     with open_slide(plan.path, mpp=plan.mpp) as slide:
         thumb = slide.thumbnail(1024)
     rows = np.minimum((np.arange(thumb.shape[0]) + 0.5) * plan.shape[0] / thumb.shape[0],
