@@ -219,6 +219,42 @@ def test_no_disk_for_the_canvas_is_an_error_and_the_next_slide_runs(
     assert not (tmp_path / "out" / "a.partial" / "labels.raw").exists()
 
 
+def test_a_full_disk_during_export_fails_that_slide_only_and_leaves_no_temporary_file(
+        slide: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shapely
+
+    small = write_synthetic_slide(tmp_path / "b.tif", 800, 600, random_state=2)
+    real, calls = shapely.to_geojson, []
+
+    def full_once(geometry):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # while the first slide's GeoJSON is half written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(geometry)
+
+    monkeypatch.setattr(shapely, "to_geojson", full_once)
+    model = colour_model().fit([quadrants(64, random_state=s)[0] for s in range(3)])
+    out = tmp_path / "out"
+    run = segment_slides(model, [slide, small], out, OPTIONS, fit=False)
+    assert "No space left on device" in run.failures.messages[str(slide)]
+    assert [r.id for r in run.results] == ["b"]
+    assert hidden_leftovers(out) == [] and not (out / "a.geojson").exists()
+    monkeypatch.setattr(shapely, "to_geojson", real)
+    again = segment_slides(model, [slide], out, OPTIONS, fit=False)  # the canvas was kept
+    assert again.results[0].resumed_batches > 0 and (out / "a.geojson").is_file()
+
+
+def test_a_guessed_pixel_size_is_recorded(tmp_path: Path, unseg_warnings) -> None:
+    slide = write_synthetic_slide(tmp_path / "s.svs", 800, 600, flavour="svs", mpp=None)
+    model = colour_model().fit([quadrants(64, random_state=s)[0] for s in range(3)])
+    run = segment_slides(model, [slide], tmp_path / "out", OPTIONS, fit=False)
+    assert len(run.results) == 1
+    summary = json.loads((tmp_path / "out" / "s.json").read_text())
+    assert summary["mpp_source"] == "objective-power" and summary["mpp"] == 0.25
+    assert "objective-power" in (tmp_path / "out" / "s_areas.csv").read_text()
+    assert any("--mpp" in message for message in unseg_warnings)
+
+
 @pytest.fixture()
 def small_filesystem(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A 6 MiB tmpfs mounted in tmp_path (skips where mounting is not permitted)."""
