@@ -182,3 +182,12 @@ def test_fseg_with_the_default_backbone_finds_glass_and_stroma() -> None:
                       scope="dataset")
     assert result.per_class[0]["iou"] > 0.8  # glass
     assert result.per_class[1]["iou"] > 0.6  # stroma
+
+
+def test_large_images_are_computed_in_tiles_with_the_same_features() -> None:
+    from unseg.backbones.embedded import MARGIN, TILE, features
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 2 * TILE + 3 * MARGIN, TILE + 2 * MARGIN + 8)  # tiled along both axes
+    tiled = backbones.create("default").forward(x)
+    assert torch.equal(tiled, features(x))

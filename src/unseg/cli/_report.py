@@ -16,15 +16,22 @@ class _Stderr(logging.Handler):
         print(self.format(record), file=sys.stderr)
 
 
-def setup_logging() -> None:
-    """Print the ``unseg`` logger's messages (info and above) as ``unseg: message``."""
+def setup_logging(level: int = logging.INFO) -> None:
+    """Print the ``unseg`` logger's messages of ``level`` and above as ``unseg: message``
+    (warnings as ``unseg: warning: message``)."""
     logger = logging.getLogger("unseg")
     if not any(isinstance(h, _Stderr) for h in logger.handlers):
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter("unseg: %(message)s"))
+        handler.setFormatter(_Format())
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False
+
+
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"unseg: {kind}{record.getMessage()}"
 
 
 def exit_code(failures: Failures) -> int:

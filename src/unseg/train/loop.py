@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -159,7 +158,7 @@ def train(
     desc : str
         The progress bar's label.
     """
-    from tqdm import tqdm
+    from unseg._progress import Progress
 
     if epochs < 1:
         raise ParameterError(f"epochs must be >= 1, got {epochs}. Fix: pass --epochs 1 or more.")
@@ -183,9 +182,7 @@ def train(
         torch.manual_seed(random_state)
     waited = 0 if not history.val_loss else len(history.val_loss) - 1 - history.best_epoch
     finished = history.stopped_early
-    bar = tqdm(
-        total=epochs, initial=start_epoch, desc=desc, unit="epoch", disable=None, file=sys.stderr
-    )
+    bar = Progress(desc, total=epochs, unit="epoch", initial=start_epoch)
     try:
         for epoch in range(start_epoch, epochs):
             if finished:
@@ -216,8 +213,7 @@ def train(
             else:
                 history.best_epoch = epoch
             history.epoch_seconds.append(time.perf_counter() - started)
-            bar.set_postfix(postfix)
-            bar.update(1)
+            bar.update(1, **postfix)
             if path is not None:
                 _save_checkpoint(path, {
                     "format": CHECKPOINT_FORMAT, "key": key, "epoch": epoch + 1,
