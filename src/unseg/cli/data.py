@@ -7,28 +7,34 @@ from pathlib import Path
 
 EXAMPLES = """\
 examples:
-  unseg data synthetic --out fruit/
+  unseg data synthetic --out fruit/ --style thesis
   unseg data synthetic --out fruit-small/ --n-train 2000 --n-val 200 --n-test 300 --seed 1
-  unseg fit cirs fruit/train --out cirs.npz
-  unseg segment cirs fruit/test --model cirs.npz --out labels/
-  unseg evaluate --pred labels/ --gt fruit/test --scope image
+  unseg fit cirs-imbalanced fruit/train --out cirs.npz --select-by val-miou --val fruit/val
+  unseg segment cirs-imbalanced fruit/test --model cirs.npz --out labels/
+  unseg evaluate --pred labels/ --gt fruit/test --match best-iou --scope image
 
-Writes OUT/train, OUT/val and OUT/test, each holding img/ and mask/ (PNG, same names). The
-sky-and-fruit scenes: a cloudy or banded sky occluded by lemons, apples and blueberries;
-mask ids 0 sky, 1 lemon, 2 apple, 3 blueberry. The same seed gives the same files.
+Writes OUT/train, OUT/val and OUT/test, each holding img/ and mask/ (PNG, same names); mask
+ids 0 sky, 1 lemon, 2 apple, 3 blueberry. --style thesis: the data of the CIRS thesis, one
+fixed lemon, apple and blueberry pasted at random positions and rotations on one fixed cloudy
+sky. --style varied: one to four fruits of random kind, scale and colour on a cloudy or banded
+sky drawn anew for every scene. The same seed gives the same files.
 """
+
+#: The generator (``write_dataset`` kind) of each ``--style``.
+STYLES = {"thesis": "pasted_fruit", "varied": "sky_and_fruit"}
 
 RUNS_EXAMPLES = """\
 examples:
-  unseg data runs
-  unseg data runs --n 5000 --length 24 --seed 3
+  unseg data runs                                   # the thesis's 112200 011220 001122
+  unseg data runs 110022 011220 002211 022110 220011
+  unseg data runs --objects 11,22 --n 20 --length 8 --seed 3
 
-Instances are rows of integer colours: background 0 holding 1 to 3 copies of the object 1122
-(intensities 0 -> 0.5, 1 -> 0.0, 2 -> 1.0). Every assignment of the 3 colours to 2 segments is
-scored by colour clustering (the k-means objective on intensity) and by the cross-instance
-objective of CIRS (within-segment variance of each segment's colour composition across the
-instances, minus the variance between segments). Colour clustering splits 1122 into 11 and 22;
-the cross-instance objective keeps it whole.
+Images are rows of integer colours, 0 the known background. The pattern-frequency procedure of
+the CIRS thesis (appendix 12.1) counts every run of adjacent cells by the number of images
+holding it, takes the most frequent, largest one as an object, replaces it with background and
+repeats. Colour clustering (largest runs of one colour) splits 1122 into 11 and 22; the
+cross-instance objective (variance of aligned cells across the images minus mean segment size)
+prefers 1122 whole.
 """
 
 
@@ -49,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     synthetic.add_argument("--out", required=True, type=Path, help="dataset folder")
+    synthetic.add_argument("--style", choices=tuple(STYLES), default="varied",
+                           help="thesis: fixed sprites on one fixed sky; varied: random fruits "
+                                "on random skies (default: varied)")
     synthetic.add_argument("--n-train", type=int, default=10000, help="training images")
     synthetic.add_argument("--n-val", type=int, default=1500, help="validation images")
     synthetic.add_argument("--n-test", type=int, default=1500, help="test images")
@@ -64,9 +73,15 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
         epilog=RUNS_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    runs.add_argument("--n", type=int, default=1000, help="instances (default: 1000)")
-    runs.add_argument("--length", type=int, default=16, help="pixels per instance (default: 16)")
-    runs.add_argument("--seed", type=int, default=0, help="seed of the instances")
+    runs.add_argument("images", nargs="*", metavar="IMAGE",
+                      help="images as strings of digits (default: the thesis's 112200 011220 "
+                           "001122)")
+    runs.add_argument("--objects", help="generate the images instead: comma-separated objects, "
+                                        "each placed once per image (e.g. 11,22)")
+    runs.add_argument("--n", type=int, default=5, help="generated images (default: 5)")
+    runs.add_argument("--length", type=int, default=6,
+                      help="cells per generated image (default: 6)")
+    runs.add_argument("--seed", type=int, default=0, help="seed of the generated images")
     runs.set_defaults(run=run_runs)
 
 
@@ -85,27 +100,46 @@ def run(args: argparse.Namespace) -> int:
     for index, (name, n) in enumerate(splits.items()):
         if n:
             rng = np.random.default_rng([args.seed, index])
-            write_dataset(args.out / name, n, kind="sky_and_fruit", size=args.size,
+            write_dataset(args.out / name, n, kind=STYLES[args.style], size=args.size,
                           random_state=rng, progress=f"writing {name}")
             print(f"wrote {n} image(s) and mask(s) to {args.out / name}")
     return 0
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    from unseg.data.runs import exhaustive, runs_1d
+    from unseg.data.runs import (
+        THESIS_IMAGES,
+        instances,
+        pattern_counts,
+        score,
+        segment_by_colour,
+        segment_by_patterns,
+    )
+    from unseg.errors import ParameterError
 
-    instances, _ = runs_1d(args.n, args.length, random_state=args.seed)
-    rows = exhaustive(instances, 2)
-    by_colour = min(rows, key=lambda r: (r.colour_sse, r.assignment))
-    example = instances[0]
-    print(f"{args.n} instances of {args.length} pixels; example: "
-          + "".join(str(c) for c in example))
-    print("\n| segment of colours 0, 1, 2 | cross-instance objective | within | between "
-          "| colour clustering SSE | example segmented |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        print(f"| {row.assignment} | {row.cross_instance:.4f} | {row.within:.4f} | "
-              f"{row.between:.4f} | {row.colour_sse:.1f} | {row.show(example)} |")
-    print(f"\ncross-instance objective chooses {rows[0].assignment}: {rows[0].show(example)}")
-    print(f"colour clustering chooses {by_colour.assignment}: {by_colour.show(example)}")
+    if args.objects and args.images:
+        raise ParameterError("give images or --objects, not both.")
+    images = (instances(args.objects.split(","), args.n, args.length, random_state=args.seed)
+              if args.objects else args.images or list(THESIS_IMAGES))
+    counts = pattern_counts(images)
+    print(f"{len(images)} images: {' '.join(images)}\n")
+    print("Pattern counts (images holding each run of adjacent cells), by size:")
+    for size in sorted({len(p) for p in counts}):
+        print(f"  {size}: " + ", ".join(f"{p}:{n}" for p, n in counts.items() if len(p) == size))
+    by_patterns, found = segment_by_patterns(images)
+    print("\nSelected in turn (most images, then largest; replaced by background):")
+    for f in found:
+        print(f"  {f.pattern} (in {f.count} of {len(images)} images)")
+    print("\n| segmentation | first images | cross-instance objective | aligned variance "
+          "| colour objective | colour variance | mean segment size, summed |")
+    print("|---|---|---|---|---|---|---|")
+    for name, segmentation in (("pattern frequency (appendix 12.1)", by_patterns),
+                               ("colour clustering (one colour per segment)",
+                                segment_by_colour(images))):
+        s = score(images, segmentation)
+        shown = " ".join(segmentation.show(images, i) for i in range(min(3, len(images))))
+        print(f"| {name} | {shown} | {s.cross_instance:g} | {s.aligned_variance:g} | "
+              f"{s.colour:g} | {s.colour_variance:g} | {s.size:g} |")
+    print("\nalpha1 = alpha2 = 1; lower objectives are better. Colour clustering admits no colour "
+          "variance within a segment, so it cannot keep an object of two colours whole.")
     return 0

@@ -1,7 +1,15 @@
-"""Sky-and-fruit scenes: lemons, apples and blueberries in front of a sky of varied colour."""
+"""Sky-and-fruit scenes: lemons, apples and blueberries in front of a sky of high internal
+colour variance, in two styles.
+
+- :func:`pasted_fruit` (``--style thesis``), the data of the CIRS thesis: one fixed lemon, apple
+  and blueberry sprite pasted at random positions and rotations on one fixed cloudy sky.
+- :func:`sky_and_fruit` (``--style varied``): fruits of random number, scale and colour on a
+  sky drawn anew for every scene.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -12,6 +20,97 @@ from unseg.types import Image, LabelMap
 
 SKY, LEMON, APPLE, BLUEBERRY = 0, 1, 2, 3
 FRUIT_CLASSES = ("sky", "lemon", "apple", "blueberry")
+#: Seed of the one sky and the three sprites of :func:`pasted_fruit`.
+_FIXED_SEED = 2020
+_CLOUD = np.array([248, 248, 252])
+
+
+def pasted_fruit(size: int = 64, *, random_state: RandomState = 0) -> tuple[Image, LabelMap]:
+    """The thesis's scene: fixed fruit sprites pasted at random positions and rotations on one
+    fixed sky.
+
+    The sky is the same image in every scene: a blue gradient with white clouds covering
+    about 40% of it, so its colours vary as much as the fruits' differ. The three sprites (a
+    dimpled lemon with nubs, a red apple with highlight, dent and stem, a bunch of three
+    blueberries with a pale bloom) are drawn once; each scene pastes each of them once, in
+    random order (later ones may occlude earlier ones), each rotated by a random angle
+    (nearest neighbour, so colours are the sprite's own) and placed at a random position
+    inside the frame. Image and mask are pasted together, so the mask is exact.
+
+    Parameters
+    ----------
+    size : int
+        Height and width in pixels, ``>= 32``; sprites scale with ``size / 64``.
+    random_state : int, Generator or None
+        Seed of the scene: the order, angles and positions.
+
+    Returns
+    -------
+    image : ndarray
+        ``(size, size, 3)`` ``uint8``.
+    mask : ndarray
+        ``(size, size)`` ``int32``: 0 sky, 1 lemon, 2 apple, 3 blueberry (``FRUIT_CLASSES``).
+    """
+    from scipy import ndimage
+
+    _check_size(size, 32)
+    rng = np.random.default_rng(random_state)
+    image = _fixed_sky(size).copy()
+    mask = np.zeros((size, size), np.int32)
+    sprites = _sprites(size)
+    for kind in rng.permutation([LEMON, APPLE, BLUEBERRY]):
+        colour, inside = sprites[int(kind)]
+        angle = rng.uniform(0, 360)
+        colour = ndimage.rotate(colour, angle, axes=(1, 0), order=0, reshape=True)
+        inside = ndimage.rotate(inside, angle, axes=(1, 0), order=0, reshape=True)
+        rows, cols = np.nonzero(inside)
+        inside = inside[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        colour = colour[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        h, w = inside.shape
+        top = int(rng.integers(0, size - h + 1))
+        left = int(rng.integers(0, size - w + 1))
+        window = (slice(top, top + h), slice(left, left + w))
+        image[window] = np.where(inside[..., None], colour, image[window])
+        mask[window][inside] = kind
+    return _to_uint8(image), mask
+
+
+@functools.lru_cache(maxsize=4)
+def _fixed_sky(size: int) -> np.ndarray:
+    """The one sky of :func:`pasted_fruit`: ``(size, size, 3)`` float, read-only."""
+    rng = np.random.default_rng(_FIXED_SEED)
+    t = np.linspace(0, 1, size)[:, None, None]
+    sky = np.broadcast_to(np.array([30, 80, 190]) * (1 - t) + np.array([150, 195, 245]) * t,
+                          (size, size, 3))
+    cover = _smooth_noise(rng, size, sigma=size / 10)
+    sky = _clouded(sky, cover, threshold=0.2)
+    sky.flags.writeable = False
+    return sky
+
+
+def _clouded(sky: np.ndarray, cover: np.ndarray, threshold: float) -> np.ndarray:
+    """White clouds where the smooth field ``cover`` exceeds ``threshold`` (soft edges)."""
+    weight = np.clip((cover - threshold) * 1.5, 0, 1)[..., None]
+    return sky * (1 - weight) + _CLOUD * weight
+
+
+@functools.lru_cache(maxsize=4)
+def _sprites(size: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The three sprites of :func:`pasted_fruit` by class: colour (h, w, 3) and mask (h, w)."""
+    rng = np.random.default_rng(_FIXED_SEED + 1)
+    unit = size / 64
+    half = math.ceil(13 * unit)
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
+    lemon = _lemon(rng, yy, xx, 0.0, 10 * unit)
+    apple = _apple(rng, yy, xx, 0.0, 9 * unit)
+    inside = np.zeros(yy.shape, bool)
+    colour = np.zeros((*yy.shape, 3))
+    for by, bx in ((-3.5, -3.0), (-2.5, 4.0), (3.5, 0.5)):
+        berry, shade = _blueberry(rng, yy - by * unit, xx - bx * unit, 4.5 * unit)
+        colour = np.where(berry[..., None], shade, colour)
+        inside |= berry
+    sprites = {LEMON: lemon, APPLE: apple, BLUEBERRY: (inside, colour)}
+    return {kind: (np.where(m[..., None], c, 0.0), m) for kind, (m, c) in sprites.items()}
 
 
 def sky_and_fruit(
@@ -83,11 +182,9 @@ def _sky(rng: np.random.Generator, size: int) -> np.ndarray:
         bands = np.sin(np.linspace(0, rng.uniform(2, 5) * math.pi, size) + phase)
         band = np.array([250, 170, 120]) + rng.normal(0, 10, 3)  # sunset-coloured bands
         weight = np.clip(bands, 0, 1)[:, None, None] * 0.7
-    else:
-        cover = _smooth_noise(rng, size, sigma=size / 10)
-        band = np.array([248, 248, 252])
-        weight = np.clip((cover - rng.uniform(-0.3, 0.8)) * 1.5, 0, 1)[..., None]
-    return sky * (1 - weight) + band * weight
+        return sky * (1 - weight) + band * weight
+    cover = _smooth_noise(rng, size, sigma=size / 10)
+    return _clouded(sky, cover, threshold=rng.uniform(-0.3, 0.8))
 
 
 def _rotated(dy: np.ndarray, dx: np.ndarray, theta: float) -> tuple[np.ndarray, np.ndarray]:
