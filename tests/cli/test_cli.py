@@ -75,8 +75,9 @@ def test_a_bad_file_is_reported_and_skipped(dataset: Path, tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "broken.png" in err
     assert sorted(p.name for p in out.iterdir() if not p.stem.endswith("_overlay")) == sorted(
-        p.name for p in good
+        [p.name for p in good] + ["run.json"]
     )
+    assert "broken" in json.loads((out / "run.json").read_text())["failed"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

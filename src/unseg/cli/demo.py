@@ -21,9 +21,9 @@ Segments {EXAMPLE_DATA} (real lung adenocarcinoma H&E with masks) when it exists
 generated H&E-like tiles, with {METHOD} ({', '.join(f'{k}={v}' for k, v in PARAMS.items())}):
 a concept bank is fitted on the images' own tiles with the embedded backbone (no download), and
 every pixel gets the bank concept it is made of, the same concept ids in every image. Writes
-OUT/labels/<name>.png, OUT/labels/<name>_overlay.png and, where masks exist, OUT/metrics.md and
+OUT/labels/<name>.png, OUT/labels/<name>_overlay.png, where masks exist OUT/metrics.md and
 OUT/metrics.json ({MATCH} matching over the whole dataset: each concept to its most frequent
-class).
+class), and OUT/report/index.html, a report to open in a browser (`unseg report --help`).
 """
 
 
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from unseg.data.synthetic import write_dataset
     from unseg.io import atomic_write
     from unseg.workflows import evaluate_folders, segment_samples
+    from unseg.workflows.report import write_report
 
     data = args.data
     if data is None:
@@ -71,4 +72,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(args.out / "metrics.json") as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.out / 'metrics.md'} and {args.out / 'metrics.json'}")
+    if run.written:
+        index = write_report([labels], args.out / "report", match=MATCH)
+        print(f"wrote {index}: open it in a browser")
     return exit_code(run.failures)

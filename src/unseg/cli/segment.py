@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from unseg.cli._options import add_method_options, method_in_argv, method_params
+from unseg.cli.report import add_names_option, add_report_option, read_names, report_run
 
 EXAMPLES = """\
 examples:
@@ -24,6 +25,8 @@ with --model, only the options that act at prediction time may be given (for cut
 --cluster diffusion) also write every level, OUT/<name>_level<N>.png (0 = coarsest), and
 OUT/<name>_levels.json (segments per level, how long each lasted, the level chosen).
 A file that cannot be read is reported and skipped; the exit code is then 1.
+--names names.json names and colours the labels (overlays, the run record, the report);
+--report also writes OUT/report/index.html (`unseg report --help`).
 """
 
 
@@ -39,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
     parser.add_argument("inputs", metavar="INPUT", nargs="+", type=Path, help="files or folders")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--model", type=Path, help="a fitted segmenter from `unseg fit`")
+    add_names_option(parser)
+    add_report_option(parser)
     name = method_in_argv("segment", argv)
     if name:
         from unseg import methods
@@ -52,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
     from unseg.data import discover
     from unseg.workflows import make_segmenter, segment_samples
 
+    names = read_names(args)
     segmenter = make_segmenter(args.method, method_params(args), args.model)
     samples = discover(args.inputs)
-    run = segment_samples(segmenter, samples, args.out, fit=args.model is None)
+    run = segment_samples(segmenter, samples, args.out, fit=args.model is None, names=names)
     print(
         f"segmented {len(run.written)} of {len(samples)} image(s) with {segmenter.name} "
         f"into {args.out}"
     )
+    if args.report and run.written:
+        report_run(args.out, names)
     return exit_code(run.failures)

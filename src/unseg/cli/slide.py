@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unseg.cli._options import add_method_options, method_params
+from unseg.cli.report import add_names_option, add_report_option, read_names, report_run
 
 if TYPE_CHECKING:
     from unseg.workflows import SlideOptions
@@ -32,6 +33,9 @@ OUT/<method>.model) unless --model names a fitted one. Per slide, OUT gets:
   <slide>.json         summary, written last
 A killed run continues where it stopped when run again; finished slides are skipped. A slide
 that fails is reported and the others finish; the exit code is then 1.
+--names names.json names and colours the labels in the OME-TIFF legend, the GeoJSON
+classifications, the area table, the overlay and the report; --report also writes
+OUT/report/index.html with a zoomable viewer of each slide (`unseg report --help`).
 """
 
 
@@ -114,6 +118,8 @@ def add_parser(subparsers: argparse._SubParsersAction, argv: list[str]) -> None:
     segment.add_argument("--method", required=True, help="a method from `unseg methods`")
     segment.add_argument("--out", required=True, type=Path, help="output folder")
     segment.add_argument("--model", type=Path, help="a fitted segmenter from `unseg fit`")
+    add_names_option(segment)
+    add_report_option(segment)
     where = segment.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int,
                        help="run on a new local Dask cluster of N worker processes")
@@ -142,6 +148,7 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be at least 1, got {args.workers}")
     options = slide_options(args)
+    names = read_names(args)
     segmenter = make_segmenter(args.method, method_params(args), args.model)
     slides = discover_slides(args.slides)
     if args.workers is None and args.scheduler is None:
@@ -150,7 +157,7 @@ def run_segment(args: argparse.Namespace) -> int:
         executor = DaskExecutor(workers=args.workers, scheduler=args.scheduler)
     try:
         run = segment_slides(segmenter, slides, args.out, options, fit=args.model is None,
-                             executor=executor)
+                             executor=executor, names=names)
     finally:
         executor.close()
     done = [r for r in run.results if not r.skipped]
@@ -163,4 +170,6 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f"skipped {len(skipped)} slide(s) finished earlier: "
               + ", ".join(r.id for r in skipped))
     print(f"segmented {len(done)} of {len(slides)} slide(s) with {segmenter.name} into {args.out}")
+    if args.report and run.results:
+        report_run(args.out, names)
     return exit_code(run.failures)

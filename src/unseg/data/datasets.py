@@ -6,6 +6,9 @@ Two folder layouts are understood:
   :data:`~unseg.io.MASK_SUFFIXES`), matched by file stem;
 - plain: a folder of images.
 
+A labelled dataset may name its classes in ``DIR/classes.json`` (``{"0": "tumour", ...}``) or
+``DIR/classes.txt`` (one name per line, line ``i`` naming class ``i``): :func:`class_names`.
+
 The id of a sample is its image's file stem; outputs are named after it, so ids must be unique
 across everything given at once.
 """
@@ -17,9 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from unseg.data.names import LabelNames, read_label_names
 from unseg.errors import InputError
 from unseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image, read_label_map
 from unseg.types import Image, LabelMap
+
+#: The files that name a labelled dataset's classes, looked for in this order.
+CLASS_FILES = ("classes.json", "classes.txt")
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,39 @@ def load_sample(sample: Sample) -> tuple[Image, LabelMap | None]:
             fix="give each mask the height and width of its image",
         )
     return image, mask
+
+
+def class_names(folder: str | os.PathLike[str]) -> LabelNames:
+    """The class names of a labelled dataset, from ``classes.json`` or ``classes.txt``.
+
+    ``folder`` is the dataset folder (holding ``img/`` and ``mask/``) or its ``mask/`` folder;
+    the names file sits in the dataset folder. Classes without a name, and every class when
+    there is no names file, are called ``"class <id>"``.
+
+    Raises
+    ------
+    InputError
+        If the names file exists but is not in the format of :mod:`unseg.data.names`.
+    """
+    folder = Path(folder)
+    places = [folder, folder.parent] if folder.name == "mask" else [folder]
+    for place in places:
+        for name in CLASS_FILES:
+            if (place / name).is_file():
+                return read_label_names(place / name, unnamed="class")
+    return LabelNames(unnamed="class")
+
+
+def write_class_names(folder: str | os.PathLike[str], names: Sequence[str]) -> Path:
+    """Write ``folder/classes.json`` naming class ``i`` ``names[i]``, atomically."""
+    import json
+
+    from unseg.io import atomic_write
+
+    path = Path(folder) / CLASS_FILES[0]
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=1) + "\n")
+    return path
 
 
 def slide_id(path: Path) -> str:

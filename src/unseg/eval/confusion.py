@@ -31,7 +31,7 @@ def _as_label_array(name: str, array: ArrayLike) -> NDArray[np.integer]:
 
 
 def valid_pixels(
-    pred: ArrayLike, gt: ArrayLike, *, ignore_index: int = 255
+    pred: ArrayLike, gt: ArrayLike, *, ignore_index: int | None = 255
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
     """Check a prediction and its ground truth, and return their ids at the valid pixels.
 
@@ -39,8 +39,8 @@ def valid_pixels(
     ----------
     pred, gt : array_like of int, shape (H, W)
         Predicted cluster ids and ground-truth class ids of one image.
-    ignore_index : int
-        Ground-truth id of the pixels to leave out.
+    ignore_index : int or None
+        Ground-truth id of the pixels to leave out; None leaves none out.
 
     Returns
     -------
@@ -62,21 +62,21 @@ def valid_pixels(
             f"pred and gt must have the same shape; received pred {pred.shape} and gt "
             f"{gt.shape}. Fix: resize the prediction to the ground truth (nearest neighbour)."
         )
-    valid = gt != ignore_index
+    valid = gt != ignore_index if ignore_index is not None else np.ones(gt.shape, bool)
     pred_ids = pred[valid].astype(np.int64)
     gt_ids = gt[valid].astype(np.int64)
     for name, ids in (("pred", pred_ids), ("gt", gt_ids)):
         if ids.size and ids.min() < 0:
             raise ParameterError(
                 f"{name} ids must be non-negative; received {ids.min()}. "
-                f"Fix: renumber the ids from 0 (or mark ignored pixels with {ignore_index} "
-                "in gt)."
+                "Fix: renumber the ids from 0 (or mark ignored pixels with the ignore id in "
+                "gt)."
             )
     return pred_ids, gt_ids, valid
 
 
 def confusion_matrix(
-    pred: ArrayLike, gt: ArrayLike, *, ignore_index: int = 255
+    pred: ArrayLike, gt: ArrayLike, *, ignore_index: int | None = 255
 ) -> NDArray[np.int64]:
     """Count pixels per (predicted cluster, ground-truth class) pair in one image.
 
@@ -86,8 +86,8 @@ def confusion_matrix(
         Predicted cluster ids, non-negative.
     gt : array_like of int, shape (H, W)
         Ground-truth class ids, non-negative; ``ignore_index`` marks pixels to leave out.
-    ignore_index : int
-        Ground-truth id of the pixels to leave out (default 255).
+    ignore_index : int or None
+        Ground-truth id of the pixels to leave out (default 255); None leaves none out.
 
     Returns
     -------
@@ -135,8 +135,8 @@ class ConfusionAccumulator:
 
     Parameters
     ----------
-    ignore_index : int
-        Ground-truth id of the pixels to leave out (default 255).
+    ignore_index : int or None
+        Ground-truth id of the pixels to leave out (default 255); None leaves none out.
 
     Examples
     --------
@@ -149,7 +149,7 @@ class ConfusionAccumulator:
            [0, 1]])
     """
 
-    def __init__(self, *, ignore_index: int = 255) -> None:
+    def __init__(self, *, ignore_index: int | None = 255) -> None:
         self.ignore_index = ignore_index
         self._matrices: list[NDArray] = []
         self._total = np.zeros((0, 0), dtype=np.int64)

@@ -8,8 +8,8 @@ pass 1. For a binary task a second pass reads the images again to compute the ma
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ BINARY_METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
 """Mask metrics reported per image for binary tasks, by name."""
 
 _SCOPE_WORDS = {"dataset": "one mapping for all images", "image": "one mapping per image"}
+_MAPPING = {"dataset": "the dataset's one mapping, so it differs from an image-scope figure",
+            "image": "the image's own mapping"}
 
 
 @dataclass
@@ -69,6 +71,11 @@ class EvaluationResult:
         Class id of each cluster (-1 unmatched) for scope ``"dataset"``; None for ``"image"``.
     failures : list of tuple
         ``(id, message)`` for every image that could not be read or evaluated.
+    class_names : dict
+        Class id -> name, for the classes the dataset names (``classes.json``).
+    confusion : list of list of int
+        The pooled confusion matrix, ``confusion[k][c]`` pixels of cluster ``k`` in class
+        ``c`` (``K`` rows, ``C`` columns).
     """
 
     match: str
@@ -84,6 +91,8 @@ class EvaluationResult:
     binary: dict[str, float] | None
     mapping: list[int] | None
     failures: list[tuple[Any, str]]
+    class_names: dict[int, str] = field(default_factory=dict)
+    confusion: list[list[int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON-serialisable types; NaN becomes None."""
@@ -97,11 +106,19 @@ class EvaluationResult:
             f"({_SCOPE_WORDS[self.scope]})",
             "",
             f"mIoU {_fmt(self.miou)} {where}; per-image mean {_fmt(self.miou_image_mean)} "
-            f"beside it. Pixel accuracy {_fmt(self.pixel_accuracy)} {where}. "
+            f"beside it (each image's mIoU over its own classes, under {_MAPPING[self.scope]}, "
+            f"averaged). Pixel accuracy {_fmt(self.pixel_accuracy)} {where}. "
             f"{self.n_images} images, {self.n_clusters} clusters, "
             f"{len(self.failures)} failures.",
             "",
         ]
+        if self.match == "best-iou" and self.scope == "image":
+            lines += [
+                "The protocol of the CIRS thesis: each image's segments matched to its classes "
+                "one-to-one for the highest mIoU; its figure is the per-image mean "
+                f"({_fmt(self.miou_image_mean)}).",
+                "",
+            ]
         if self.match == "foreground":
             lines += [
                 "Ground-truth guided (the binary protocol of CUTS): the cluster most frequent "
@@ -114,7 +131,8 @@ class EvaluationResult:
             "|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {class_id} | {_fmt(row['iou'])} | {_fmt(row['f1'])} | {row['pixels']} |"
+            f"| {self.class_label(class_id)} | {_fmt(row['iou'])} | {_fmt(row['f1'])} | "
+            f"{row['pixels']} |"
             for class_id, row in self.per_class.items()
         ]
         if self.binary is not None:
@@ -125,6 +143,11 @@ class EvaluationResult:
             lines += ["", "Failures:", ""]
             lines += [f"- `{image_id}`: {message}" for image_id, message in self.failures]
         return "\n".join(lines) + "\n"
+
+    def class_label(self, class_id: int) -> str:
+        """``"tumour (0)"`` for a named class, ``"0"`` otherwise."""
+        name = self.class_names.get(class_id)
+        return f"{name} ({class_id})" if name else str(class_id)
 
 
 def _fmt(value: float) -> str:
@@ -159,7 +182,7 @@ def _finite_mean(values: Iterable[float]) -> float:
 
 
 def _binary_scores(
-    pred: ArrayLike, gt: ArrayLike, mapping: NDArray[np.int64], ignore_index: int
+    pred: ArrayLike, gt: ArrayLike, mapping: NDArray[np.int64], ignore_index: int | None
 ) -> dict[str, float]:
     """Binary metrics of one image: foreground = pixels whose cluster maps to class 1."""
     pred_ids, gt_ids, valid = valid_pixels(pred, gt, ignore_index=ignore_index)
@@ -176,7 +199,8 @@ def evaluate(
     *,
     match: str = "hungarian",
     scope: str = "dataset",
-    ignore_index: int = 255,
+    ignore_index: int | None = 255,
+    class_names: Mapping[int, str] | None = None,
 ) -> EvaluationResult:
     """Evaluate predicted cluster maps against ground-truth class maps.
 
@@ -190,13 +214,16 @@ def evaluate(
         task, and must return the same arrays both times. It may raise
         :class:`~unseg.errors.InputError` (any :class:`~unseg.errors.UnsegError`): the image
         is recorded in ``failures`` and skipped.
-    match : {"hungarian", "majority", "majority-normalized"}
-        How clusters are mapped to classes (:func:`unseg.eval.match`).
+    match : {"hungarian", "majority", "majority-normalized", "best-iou"}
+        How clusters are mapped to classes (:func:`unseg.eval.match`). ``"best-iou"`` with
+        ``scope="image"`` is the protocol of the CIRS thesis (its figure: ``miou_image_mean``).
     scope : {"dataset", "image"}
         ``"dataset"``: one mapping from the pooled confusion matrix, for labels consistent
         across images. ``"image"``: each image matched on its own confusion matrix.
-    ignore_index : int
-        Ground-truth id of the pixels to leave out (default 255).
+    ignore_index : int or None
+        Ground-truth id of the pixels to leave out (default 255); None leaves none out.
+    class_names : mapping, optional
+        Class id -> name, shown in the tables and kept in the result.
 
     Returns
     -------
@@ -290,4 +317,6 @@ def evaluate(
         binary=binary,
         mapping=mappings[0].tolist() if scope == "dataset" else None,
         failures=failures,
+        class_names={int(c): str(n) for c, n in (class_names or {}).items()},
+        confusion=total.tolist(),
     )

@@ -29,6 +29,25 @@ def output_dir(path: str | Path) -> Path:
     return folder
 
 
+def writable_file(path: str | Path) -> Path:
+    """Check before any work that ``path`` can be written as a file: not a folder, its folder
+    created if needed and writable.
+
+    Raises
+    ------
+    InputError
+        Naming the path and the fix.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder, and a file is written here",
+                         "give a file name, such as model.npz")
+    folder = output_dir(path.parent)
+    if not os.access(folder, os.W_OK):
+        raise InputError(folder, "is not writable", "write to another folder")
+    return path
+
+
 def refuse_inputs_as_outputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
                              ) -> None:
     """Raise before any work if an output path is an input (file or folder).

@@ -69,13 +69,16 @@ def palette(n: int) -> np.ndarray:
     return np.concatenate([_TABLE, extra])[:n]
 
 
-def colourize(labels: np.ndarray) -> np.ndarray:
+def colourize(labels: np.ndarray, colours: np.ndarray | None = None) -> np.ndarray:
     """Paint each id of a label map with its :func:`palette` colour.
 
     Parameters
     ----------
     labels : ndarray
         ``(H, W)`` integer ids ``>= 0``.
+    colours : ndarray, optional
+        ``(n, 3)`` RGB rows that replace the palette colours of ids ``0 .. n - 1`` (the
+        colours a user gave, :meth:`unseg.data.LabelNames.colour_table`).
 
     Returns
     -------
@@ -83,10 +86,16 @@ def colourize(labels: np.ndarray) -> np.ndarray:
         ``(H, W, 3)`` ``uint8`` RGB.
     """
     labels = checked_labels(labels)
-    return palette(int(labels.max()) + 1)[labels]
+    table = palette(int(labels.max()) + 1)
+    if colours is not None:
+        given = np.asarray(colours, dtype=np.uint8).reshape(-1, 3)[: len(table)]
+        table[: len(given)] = given
+    return table[labels]
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
+def overlay(
+    image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5, colours: np.ndarray | None = None
+) -> np.ndarray:
     """Blend the colourised label map over an image.
 
     Parameters
@@ -98,6 +107,8 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5) -> np.
         ``(H, W)`` integer ids ``>= 0``, same height and width as ``image``.
     alpha : float
         Weight of the label colours: 0 shows only the image, 1 only the labels.
+    colours : ndarray, optional
+        Colours replacing the palette's, as for :func:`colourize`.
 
     Returns
     -------
@@ -122,12 +133,13 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5) -> np.
         image = np.round(image / 257.0).astype(np.uint8)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
-    blended = (1.0 - alpha) * image + alpha * colourize(labels)
+    blended = (1.0 - alpha) * image + alpha * colourize(labels, colours)
     return np.round(blended).astype(np.uint8)
 
 
 def write_overlay(
-    path: str | Path, image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5
+    path: str | Path, image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5,
+    colours: np.ndarray | None = None,
 ) -> Path:
     """Write :func:`overlay` of ``image`` and ``labels`` atomically.
 
@@ -135,7 +147,7 @@ def write_overlay(
     ----------
     path : str or Path
         Output image file (PNG, JPEG or TIFF, by suffix). Missing folders are created.
-    image, labels, alpha
+    image, labels, alpha, colours
         As for :func:`overlay`.
 
     Returns
@@ -143,4 +155,4 @@ def write_overlay(
     Path
         ``path``.
     """
-    return write_image(path, overlay(image, labels, alpha=alpha))
+    return write_image(path, overlay(image, labels, alpha=alpha, colours=colours))

@@ -89,9 +89,9 @@ class Segmenter:
 
     @classmethod
     def summary(cls) -> str:
-        """The first docstring line: the description ``unseg methods`` shows."""
+        """The docstring's first paragraph on one line: what ``unseg methods`` shows."""
         doc = inspect.getdoc(cls) or ""
-        return doc.splitlines()[0] if doc else ""
+        return " ".join(doc.split("\n\n")[0].split())
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters as given or defaulted (scikit-learn's contract).

@@ -184,8 +184,14 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
+    except Exception as exc:  # a truncated zip, a member that is not an array
+        raise InputError(path, f"not a readable unseg model file ({exc})", _REFIT) from exc
+    if _HEADER not in arrays and any(name[:1] == "k" and name[1:].isdigit() for name in arrays):
+        raise InputError(path, "is a concept bank, not a fitted model",
+                         "pass it to fseg as --concepts (a model comes from `unseg fit`)")
+    try:
         header = json.loads(arrays.pop(_HEADER).tobytes().decode())
-    except Exception as exc:  # a truncated zip, a member that is not an array, bad JSON
+    except Exception as exc:  # no header, or one that is not JSON
         raise InputError(path, f"not a readable unseg model file ({exc})", _REFIT) from exc
     if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
         raise InputError(path, "not an unseg model file", "pass the file written by `unseg fit`")

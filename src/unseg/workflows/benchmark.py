@@ -34,7 +34,8 @@ class BenchmarkRow:
     seconds_per_image: float
     fit_seconds: float
     peak_mb: float
-    failures: int
+    #: Image id -> why it was not segmented or not scored: every image of the data counts.
+    failures: dict[str, str]
 
     def columns(self) -> dict[str, Any]:
         cols: dict[str, Any] = {
@@ -50,7 +51,7 @@ class BenchmarkRow:
             "s/image": self.seconds_per_image,
             "fit s": self.fit_seconds,
             "peak MB": self.peak_mb,
-            "failed": self.failures,
+            "failed": len(self.failures),
         }
         return cols
 
@@ -63,10 +64,14 @@ def run_benchmark(
     match: str = "hungarian",
     scope: str = "dataset",
     params: dict[str, Any] | None = None,
+    binarize: bool = False,
+    ignore_index: int | None = 255,
 ) -> list[BenchmarkRow]:
     """Run each method on the labelled folder ``data`` and score it.
 
-    ``params`` go to every method that has a parameter of that name (for example ``k``).
+    ``params`` go to every method that has a parameter of that name (for example ``k``);
+    ``binarize`` and ``ignore_index`` are those of :func:`evaluate_folders`. An image counts as
+    failed for a method when it could not be segmented or not be scored.
     """
     from unseg import methods
     from unseg.data import discover
@@ -80,7 +85,7 @@ def run_benchmark(
         )
     segmenters = [methods.get(name) for name in method_names]  # fail fast on unknown names
     refuse_inputs_as_outputs(
-        [out / name for name in ("benchmark.md", "benchmark.csv", "benchmark.png")]
+        [out / name for name in ("benchmark.md", "benchmark.csv", "benchmark.png", RECORD)]
         + [out / "predictions" / cls.name for cls in segmenters], sample_paths(samples))
     rows = []
     for cls in segmenters:
@@ -93,7 +98,10 @@ def run_benchmark(
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        result = evaluate_folders(pred_dir, data, match=match, scope=scope)
+        result = evaluate_folders(pred_dir, data, match=match, scope=scope,
+                                  binarize=binarize, ignore_index=ignore_index)
+        failed = dict(run.failures.messages)
+        failed.update((str(image_id), message) for image_id, message in result.failures)
         n = max(len(run.written), 1)
         rows.append(
             BenchmarkRow(
@@ -104,7 +112,7 @@ def run_benchmark(
                 seconds_per_image=run.predict_seconds / n,
                 fit_seconds=run.fit_seconds,
                 peak_mb=peak / 2**20,
-                failures=len(run.failures),
+                failures=failed,
             )
         )
     return rows
@@ -124,12 +132,28 @@ def markdown_table(rows: Sequence[BenchmarkRow]) -> str:
     return "\n".join(lines)
 
 
+def class_table(rows: Sequence[BenchmarkRow]) -> str:
+    """Each method's IoU per class (the classes of the ground truth, by name) as markdown."""
+    classes = rows[0].result.classes
+    header = ["method"] + [rows[0].result.class_label(c) for c in classes]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([row.method] + [_fmt(row.result.per_class[c]["iou"])
+                                                for c in classes]) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+#: The benchmark's record: data, protocol, and each method's parameters, scores and failures.
+RECORD = "benchmark.json"
+
+
 def write_reports(
     rows: Sequence[BenchmarkRow], out: Path, *, data: Path, match: str, scope: str
 ) -> list[Path]:
-    """Write ``benchmark.md``, ``benchmark.csv`` and ``benchmark.png`` into ``out``."""
+    """Write ``benchmark.md``, ``benchmark.csv``, ``benchmark.png`` and ``benchmark.json`` (the
+    record a report is made from: every metric of :class:`EvaluationResult`) into ``out``."""
     from unseg.io import atomic_write
     from unseg.report.plots import bar_plot
+    from unseg.workflows.runs import run_record, write_record
 
     n_images = max(row.n_images for row in rows)
     note = (
@@ -141,7 +165,8 @@ def write_reports(
     params = "\n".join(f"- {row.method}: {row.params}" for row in rows)
     md, csv_path, png = out / "benchmark.md", out / "benchmark.csv", out / "benchmark.png"
     with atomic_write(md) as tmp:
-        tmp.write_text(f"{markdown_table(rows)}\n\n{note}\n\nParameters:\n{params}\n")
+        tmp.write_text(f"{markdown_table(rows)}\n\n{note}\n\nIoU per class:\n\n"
+                       f"{class_table(rows)}\n\nParameters:\n{params}\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0].columns()))
     writer.writeheader()
@@ -154,4 +179,10 @@ def write_reports(
         title=f"mIoU on {Path(data).name} ({match} matching, {scope} scope)",
         ylabel="mIoU",
     )
-    return [md, csv_path, png]
+    write_record(out / RECORD, run_record(
+        data=str(Path(data).resolve()), match=match, scope=scope, n_images=n_images,
+        methods=[{"method": row.method, "params": row.params,
+                  "columns": {k: None if isinstance(v, float) and math.isnan(v) else v
+                              for k, v in row.columns().items()},
+                  "result": row.result.to_dict(), "failures": row.failures} for row in rows]))
+    return [md, csv_path, png, out / RECORD]

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unseg.data import LabelNames
 from unseg.errors import InputError, UnsegError
 from unseg.methods import Segmenter
 from unseg.workflows.executors import Executor, LocalExecutor
@@ -77,6 +78,7 @@ def segment_slides(
     *,
     fit: bool = True,
     executor: Executor | None = None,
+    names: LabelNames | None = None,
 ) -> CohortRun:
     """Segment every slide into ``out``; a failing slide is reported and the others finish.
 
@@ -84,7 +86,7 @@ def segment_slides(
     slide (when ``fit``), and the fitted model is kept as ``out/<method>.model``; finished
     slides are skipped on a re-run. An output path that is one of the slides is refused before
     any work; a slide that fails, for any reason including a full disk, is reported and the
-    others still run.
+    others still run. ``names`` name and colour the labels in every slide's outputs.
     """
     from unseg.data import slide_id
     from unseg.io import output_dir
@@ -111,7 +113,7 @@ def segment_slides(
     executor = executor or LocalExecutor()
     for plan in plans:
         try:
-            run.results.append(segment_slide(segmenter, plan, out, options, executor))
+            run.results.append(segment_slide(segmenter, plan, out, options, executor, names))
         except UnsegError as error:
             run.failures.add(str(plan.path), error)
         except OSError as error:  # a full disk, a lost network share: this slide only

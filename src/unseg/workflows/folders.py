@@ -11,11 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unseg.data import Sample
+from unseg.data import LabelNames, Sample
 from unseg.errors import InputError
 from unseg.io import MASK_SUFFIXES, read_label_map
 from unseg.methods import Segmenter
-from unseg.workflows.runs import Failures, progress, read_images
+from unseg.workflows.runs import (
+    Failures,
+    LabelUsage,
+    log,
+    progress,
+    read_images,
+    run_record,
+    write_record,
+)
+
+#: The record of a folder run, beside its label maps.
+RUN_RECORD = "run.json"
 
 if TYPE_CHECKING:
     from unseg.eval import EvaluationResult
@@ -34,6 +45,8 @@ class SegmentRun:
     failures: Failures = field(default_factory=Failures)
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
+    #: What :meth:`LabelUsage.report` said of the label maps written.
+    labels: dict[str, Any] = field(default_factory=dict)
 
 
 def segment_samples(
@@ -43,21 +56,28 @@ def segment_samples(
     *,
     fit: bool = True,
     overlays: bool = True,
+    names: LabelNames | None = None,
 ) -> SegmentRun:
     """Fit ``segmenter`` on the samples (when it learns and ``fit``), then segment each one.
 
     Writes ``out/<id>.png`` label maps and, with ``overlays``, ``out/<id>_overlay.png``. A
     multigranular segmenter also writes each level, ``out/<id>_level<N>.png`` (coarse to
     fine), and ``out/<id>_levels.json``: segments per level, how long each level lasted, and
-    the index of the level written as ``out/<id>.png``.
-    Unreadable images are reported, recorded in the returned run and skipped.
+    the index of the level written as ``out/<id>.png``. ``out/run.json`` records the run: the
+    method and its parameters, the images written and failed, how many of its labels the
+    maps used (with a warning when a model collapsed), each sample's image and mask, and the
+    label ``names`` given (their colours paint the overlays). Unreadable images are reported,
+    recorded in the returned run and skipped. Label maps go to disk as they are made: memory
+    does not grow with the number of images.
     """
     from unseg.io import atomic_write, output_dir, read_image, write_label_map, write_overlay
     from unseg.io.atomic import refuse_inputs_as_outputs
 
     refuse_inputs_as_outputs(
-        [out / f"{s.id}{suffix}" for s in samples
-         for suffix in (".png", "_overlay.png", "_levels.json")], sample_paths(samples))
+        [out / RUN_RECORD] + [out / f"{s.id}{suffix}" for s in samples
+                              for suffix in (".png", "_overlay.png", "_levels.json")],
+        sample_paths(samples))
+    usage = LabelUsage()
     run = SegmentRun()
     output_dir(out)
     if fit and segmenter.requires_fit:
@@ -79,6 +99,8 @@ def segment_samples(
         else:
             labels = segmenter.predict(image)
         run.predict_seconds += time.perf_counter() - start
+        log.debug("%s: %.2f s", sample.id, time.perf_counter() - start)
+        usage.add(labels)
         if segmenter.multigranular:
             for number, level in enumerate(found.levels):
                 write_label_map(out / f"{sample.id}_level{number}.png", level)
@@ -88,8 +110,19 @@ def segment_samples(
                 tmp.write_text(json.dumps(summary, indent=1) + "\n")
         write_label_map(out / f"{sample.id}.png", labels)
         if overlays:
-            write_overlay(out / f"{sample.id}_overlay.png", image, labels)
+            colours = names.colour_table(int(labels.max()) + 1) if names else None
+            write_overlay(out / f"{sample.id}_overlay.png", image, labels, colours=colours)
         run.written.append(sample.id)
+    if run.written:
+        run.labels = usage.report(segmenter.name, segmenter.n_labels_)
+    write_record(out / RUN_RECORD, run_record(
+        method=segmenter.name, params=segmenter.get_params(), images=len(samples),
+        written=run.written, failed=run.failures.messages, labels=run.labels,
+        seconds={"fit": run.fit_seconds, "predict": run.predict_seconds},
+        samples={s.id: {"image": str(s.image.resolve()),
+                        "mask": None if s.mask is None else str(s.mask.resolve())}
+                 for s in samples},
+        names=names.to_json() if names else {}))
     return run
 
 
@@ -102,16 +135,24 @@ class FitRun:
     failures: Failures
 
 
+#: Training images segmented after fitting to see how many labels the model uses.
+FIT_CHECK_IMAGES = 8
+
+
 def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: Path) -> FitRun:
     """Fit method ``method`` on the samples and save it to ``out``.
 
-    A method that trains a network keeps its training state in ``OUT.ckpt`` (unless
-    ``params`` name a checkpoint), resumed when it exists and removed once the model is saved.
+    ``out`` is checked before fitting. A method that trains a network keeps its training state
+    in ``OUT.ckpt`` (unless ``params`` name a checkpoint), resumed when it exists and removed
+    once the model is saved. After fitting, up to :data:`FIT_CHECK_IMAGES` training images are
+    segmented to report how many labels the model uses (a warning when it collapsed); the
+    model file records it under ``fitted_on``.
     """
     from unseg import methods
     from unseg.errors import ParameterError
-    from unseg.io.atomic import refuse_inputs_as_outputs
+    from unseg.io.atomic import refuse_inputs_as_outputs, writable_file
 
+    writable_file(out)
     refuse_inputs_as_outputs([out, Path(str(out) + ".ckpt")], sample_paths(samples))
     cls = methods.get(method)
     default_checkpoint = "checkpoint" in cls.param_names() and params.get("checkpoint") is None
@@ -125,10 +166,16 @@ def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: P
         )
     failures = Failures()
     segmenter.fit(read_images(samples, failures, f"fitting {segmenter.name}"))
-    methods.save_model(segmenter, out)
+    usage = LabelUsage()
+    check = [s for s in samples if s.id not in failures][:FIT_CHECK_IMAGES]
+    for image in read_images(check, failures, "checking the labels used"):
+        usage.add(segmenter.predict(image))
+    n_images = len(samples) - len(failures)
+    labels = usage.report(segmenter.name, segmenter.n_labels_)
+    methods.save_model(segmenter, out, fitted_on={"images": n_images, "labels": labels})
     if default_checkpoint:
         Path(params["checkpoint"]).unlink(missing_ok=True)
-    return FitRun(segmenter, len(samples) - len(failures), failures)
+    return FitRun(segmenter, n_images, failures)
 
 
 def label_files(folder: Path) -> dict[str, Path]:
@@ -151,15 +198,30 @@ def label_files(folder: Path) -> dict[str, Path]:
 
 
 def evaluate_folders(
-    pred_dir: Path, gt_dir: Path, *, match: str = "hungarian", scope: str = "dataset"
+    pred_dir: Path, gt_dir: Path, *, match: str = "hungarian", scope: str = "dataset",
+    binarize: bool = False, ignore_index: int | None = 255,
 ) -> EvaluationResult:
     """Evaluate ``pred_dir/<name>.png`` against the mask of the same name in ``gt_dir``.
 
     A mask without a prediction, or a prediction whose size differs from its mask, is recorded
     as a failure (named in ``result.failures``) and the other images are still evaluated.
+    The classes are named after the dataset's ``classes.json`` or ``classes.txt``
+    (:func:`unseg.data.class_names`) where it has one.
+
+    Parameters
+    ----------
+    binarize : bool
+        Score every nonzero mask id as class 1 (foreground), 0 as class 0: instance masks (one
+        id per nucleus) become foreground masks, every instance counted.
+    ignore_index : int or None
+        Mask id of the pixels to leave out; None counts every pixel (the right choice for
+        instance masks, whose id 255 is an object). A mask holding ids above ``ignore_index``
+        is a failure that says so, rather than losing the objects of that id.
     """
+    from unseg.data import class_names
     from unseg.eval import evaluate
 
+    names = class_names(gt_dir).names
     preds, gts = label_files(pred_dir), label_files(gt_dir)
 
     def load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +235,15 @@ def evaluate_folders(
                 f"{gt.shape[0]}x{gt.shape[1]}",
                 "segment the image the mask belongs to, at its full size",
             )
+        if ignore_index is not None and gt.max() > ignore_index:
+            raise InputError(
+                gts[name], f"holds ids up to {gt.max()}, above the ignore id {ignore_index}, "
+                f"so {ignore_index} is an ordinary id here",
+                "pass --ignore-id none (and --binarize for an instance mask)")
+        if binarize:
+            ignored = gt == ignore_index if ignore_index is not None else False
+            gt = np.where(ignored, gt, gt != 0).astype(gt.dtype)
         return pred, gt
 
-    return evaluate(sorted(gts), load, match=match, scope=scope)
+    return evaluate(sorted(gts), load, match=match, scope=scope, ignore_index=ignore_index,
+                    class_names=names)

@@ -21,7 +21,6 @@ import json
 import os
 import pickle
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from unseg.data import LabelNames
 from unseg.errors import InputError, UnsegError
 from unseg.io.canvas import DiskLabels, canvas_dtype
 from unseg.methods import Segmenter
 from unseg.workflows.executors import Executor
-from unseg.workflows.runs import log
+from unseg.workflows.runs import LabelUsage, log, run_record
 from unseg.workflows.slide_plan import SlideOptions, SlidePlan, Tile, open_cached
 
 STATE_VERSION = 2
@@ -91,10 +91,12 @@ def output_paths(out: Path, slide_id: str) -> dict[str, Path]:
     }
 
 
-def _state(plan: SlidePlan, options: SlideOptions, fingerprint: str) -> dict[str, Any]:
+def _state(plan: SlidePlan, options: SlideOptions, fingerprint: str,
+           names: LabelNames | None = None) -> dict[str, Any]:
     """What a finished or partial run must match to be reused: the slide's content, the
-    tiling and the fitted method (whose fingerprint covers how it was fitted)."""
-    return {
+    tiling, the fitted method (whose fingerprint covers how it was fitted) and the label
+    names given (they are written into the outputs)."""
+    return ({"names": names.to_json()} if names else {}) | {
         "version": STATE_VERSION,
         "slide": str(plan.path.resolve()),
         "slide_bytes": plan.path.stat().st_size,
@@ -132,8 +134,12 @@ def segment_slide(
     out: Path,
     options: SlideOptions,
     executor: Executor,
+    names: LabelNames | None = None,
 ) -> SlideResult:
     """Segment one planned slide into ``out``, resuming an interrupted run of the same setup.
+
+    ``names`` (names and colours of the labels) go into the OME-TIFF legend, the GeoJSON
+    classifications, the area table, the thumbnail overlay and the summary.
 
     The slide's outputs are locked for the run (``out/.<slide>.lock``): another run on the
     same slide and folder is refused while this one works. Files of another run (a finished
@@ -142,19 +148,18 @@ def segment_slide(
     from unseg.io.lock import output_lock
 
     with output_lock(out / f".{plan.id}.lock", f"the outputs of {plan.id} in {out}"):
-        return _segment_locked(segmenter, plan, out, options, executor)
+        return _segment_locked(segmenter, plan, out, options, executor, names)
 
 
 def _segment_locked(segmenter: Segmenter, plan: SlidePlan, out: Path, options: SlideOptions,
-                    executor: Executor) -> SlideResult:
-    from tqdm import tqdm
-
+                    executor: Executor, names: LabelNames | None) -> SlideResult:
+    from unseg._progress import Progress
     from unseg.io import atomic_write
 
     start = time.perf_counter()
     fingerprint = method_fingerprint(segmenter)
     paths = output_paths(out, plan.id)
-    state = _state(plan, options, fingerprint)
+    state = _state(plan, options, fingerprint, names)
     if paths["summary"].exists():
         earlier = json.loads(paths["summary"].read_text()).get("state")
         if earlier == state:
@@ -191,8 +196,8 @@ def _segment_locked(segmenter: Segmenter, plan: SlidePlan, out: Path, options: S
         (b, (plan.path, options.mpp, plan.downsample, batch, options.tile_size, options.overlap))
         for b, batch in enumerate(batches) if b not in done
     )
-    bar = tqdm(total=len(plan.tiles), initial=sum(len(batches[b]) for b in done), unit="tile",
-               desc=plan.id, disable=None, file=sys.stderr)
+    bar = Progress(plan.id, len(plan.tiles), unit="tile",
+                   initial=sum(len(batches[b]) for b in done))
     with bar, open(done_file, "a") as record:
         for b, cores in executor.run(segment_tiles, segmenter, tasks):
             windows = []
@@ -207,13 +212,17 @@ def _segment_locked(segmenter: Segmenter, plan: SlidePlan, out: Path, options: S
             record.flush()
             os.fsync(record.fileno())
             bar.update(len(batches[b]))
-    outputs = write_outputs(canvas, plan, paths, n_labels, options.simplify)
-    summary = {
-        "slide": str(plan.path), "method": segmenter.name, "params": segmenter.get_params(),
-        "mpp": plan.mpp, "mpp_source": plan.mpp_source, "processing_mpp": options.processing_mpp,
-        "downsample": plan.downsample, "shape": list(plan.shape), "tiles": len(plan.tiles),
-        "outputs": outputs, "state": state,
-    }
+    outputs, areas = write_outputs(canvas, plan, paths, n_labels, options.simplify, names)
+    counts = np.zeros(max((row["label"] + 1 for row in areas), default=0), np.int64)
+    for row in areas:
+        counts[row["label"]] = row["pixels"]
+    usage = LabelUsage(counts).report(f"{segmenter.name} on {plan.id}", n_labels)
+    summary = run_record(
+        slide=str(plan.path), method=segmenter.name, params=segmenter.get_params(),
+        mpp=plan.mpp, mpp_source=plan.mpp_source, processing_mpp=options.processing_mpp,
+        downsample=plan.downsample, shape=list(plan.shape), tiles=len(plan.tiles),
+        outputs=outputs, labels=usage, names=names.to_json() if names else {}, state=state,
+    )
     with atomic_write(paths["summary"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=str))
     shutil.rmtree(work)
@@ -223,24 +232,31 @@ def _segment_locked(segmenter: Segmenter, plan: SlidePlan, out: Path, options: S
 
 
 def write_outputs(canvas: DiskLabels, plan: SlidePlan, paths: dict[str, Path],
-                  n_labels: int | None, simplify: float | None) -> dict[str, str]:
-    """The label map OME-TIFF, QuPath GeoJSON, area CSV and thumbnail overlay of a slide."""
+                  n_labels: int | None, simplify: float | None, names: LabelNames | None = None
+                  ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The label map OME-TIFF, QuPath GeoJSON, area CSV and thumbnail overlay of a slide, with
+    the label ``names`` and colours given (else "concept c" in the palette colour); returns the
+    paths written and the area table's rows."""
     from unseg.io import (
         label_areas,
         open_slide,
-        palette,
         write_area_csv,
         write_geojson,
         write_image,
         write_ome_tiff,
     )
 
+    n = n_labels or int(np.iinfo(canvas.dtype).max)  # the canvas holds labels 0 .. n - 1
+    label_names = names.name_list(n) if names else None
+    colours = names.colour_table(n) if names else None
     write_ome_tiff(paths["labels"], canvas, mpp=plan.mpp, downsample=plan.downsample,
-                   source=plan.path.name)
+                   source=plan.path.name, names=label_names, colours=colours)
     write_geojson(paths["geojson"], canvas, downsample=plan.downsample, slide_id=plan.id,
-                  slide_size=plan.dimensions, simplify=simplify)
-    write_area_csv(paths["areas"], label_areas(canvas, mpp=plan.mpp, downsample=plan.downsample,
-                                               mpp_source=plan.mpp_source or "unknown"))
+                  slide_size=plan.dimensions, simplify=simplify, names=label_names,
+                  colours=colours)
+    areas = label_areas(canvas, mpp=plan.mpp, downsample=plan.downsample,
+                        mpp_source=plan.mpp_source or "unknown", names=label_names)
+    write_area_csv(paths["areas"], areas)
     with open_slide(plan.path, mpp=plan.mpp) as slide:
         thumb = slide.thumbnail(1024)
     rows = np.minimum((np.arange(thumb.shape[0]) + 0.5) * plan.shape[0] / thumb.shape[0],
@@ -248,10 +264,10 @@ def write_outputs(canvas: DiskLabels, plan: SlidePlan, paths: dict[str, Path],
     cols = np.minimum((np.arange(thumb.shape[1]) + 0.5) * plan.shape[1] / thumb.shape[1],
                       plan.shape[1] - 1).astype(int)
     small = canvas[np.ix_(rows, cols)].astype(np.int64)
-    colours = palette(max(n_labels or 0, int(small.max()), 1))
-    painted = colours[np.maximum(small - 1, 0)]
+    table = (names or LabelNames()).colour_table(max(n_labels or 0, int(small.max()), 1))
+    painted = table[np.maximum(small - 1, 0)]
     blended = np.where(small[..., None] > 0, 0.5 * thumb + 0.5 * painted, thumb)
     write_image(paths["thumbnail"], np.round(blended).astype(np.uint8))
-    return {k: str(v) for k, v in paths.items() if k != "summary"}
+    return {k: str(v) for k, v in paths.items() if k != "summary"}, areas
 
 
