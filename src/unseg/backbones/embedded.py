@@ -351,11 +351,12 @@ def features(rgb: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor
         ``(B, C, H / 8, W / 8)`` float32, non-negative: :func:`raw_features` times
-        :func:`channel_scales`.
+        :func:`channel_scales`, with the round-off of smoothing non-negative maps (a few
+        values of about -1e-8 on real images) set to zero.
     """
     scales = channel_scales().to(device=rgb.device, dtype=torch.float32)
     with _native_convolutions():
-        return raw_features(rgb) * scales.view(1, -1, 1, 1)
+        return (raw_features(rgb) * scales.view(1, -1, 1, 1)).clamp_min_(0)
 
 
 @contextmanager
