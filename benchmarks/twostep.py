@@ -3,12 +3,21 @@
 Run from the repository root (the data sits beside it in ../shared/data):
 
     .venv/bin/python benchmarks/twostep.py [--data ../shared/data/wsss4luad-val] [--k 4]
-        [--backbone default] [--sizes 128,256,512,1024]
+        [--backbone default] [--sizes 128,256,512,1024] [--tables quality,report,eigensolver]
+        [--image-method dsm] [--n-segments N] [--seeds 0,1,2]
 
-Each combination is fitted on the images themselves (no labels) and predicts every image; the
-label maps are scored over the whole data set (scope dataset) with Hungarian and majority
-matching, beside kmeans-color-dataset. A second table times the Laplacian eigensolver of one
-image's feature-affinity graph against the image size.
+``quality``: each combination with its default parameters is fitted on the images themselves
+(no labels) and predicts every image; the label maps are scored over the whole data set (scope
+dataset) with Hungarian and majority matching, beside kmeans-color-dataset.
+
+``report``: the structure of the two-step report's Tables 2-5 on this data. The images are
+grouped once by ``--image-method`` and their segment features kept; each row clusters those
+features with one setting (ABC architectures, ABC cluster-size bounds, k-means with L2 or
+cosine with and without standardization, OTC with and without standardization, and the
+options unseg keeps), over every seed of ``--seeds``: the mean mIoU and its range.
+
+``eigensolver``: the Laplacian eigensolver of one image's feature-affinity graph against the
+image size.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ import numpy as np
 from unseg import methods
 from unseg.cluster.spectral import feature_affinity, laplacian_eigenvectors
 from unseg.data import discover
-from unseg.io import read_image
+from unseg.eval import evaluate
+from unseg.io import read_image, read_label_map
 from unseg.workflows import evaluate_folders, segment_samples
 
 
@@ -45,6 +55,74 @@ def quality(data: Path, k: int, backbone: str) -> None:
             print(f"| {name} | {params.get('cluster', '-')} | {hungarian.miou:.3f} | "
                   f"{majority.miou:.3f} | {run.fit_seconds:.1f} | "
                   f"{run.predict_seconds / len(run.written):.2f} |")
+
+
+def report_rows(k: int) -> list[tuple[str, str, dict]]:
+    """(table, setting, parameters) of each row of the report's Tables 2-5 and our options."""
+    abc = {"cluster": "abc"}
+    rows = [("2: ABC architecture", name, abc | {"abc_architecture": arch})
+            for name, arch in (("Attn + MLP (default)", "attn-mlp"),
+                               ("2xAttn + MLP", "2attn-mlp"), ("Identical", "identity"),
+                               ("MLP", "mlp"))]
+    rows += [("3: ABC size bounds", f"min {low}, max {high}",
+              abc | {"abc_min_size": lo, "abc_max_size": hi})
+             for low, high, lo, hi in (
+                 ("N/k^1.5", "none", k**-1.5, 1.0), ("N/k^2", "none", k**-2.0, 1.0),
+                 ("N/k^2", "N/k^0.7", k**-2.0, k**-0.7), ("N/k^2", "N/k^0.5 (default)",
+                                                           k**-2.0, k**-0.5))]
+    rows += [("5: k-means", name, {"cluster": "kmeans", "metric": m, "standardize": st})
+             for name, m, st in (("L2 (default)", "l2", False), ("cos", "cosine", False),
+                                 ("norm/std input, L2", "l2", True),
+                                 ("norm/std input, cos", "cosine", True))]
+    rows += [("5: OTC", "OTC (default)", {"cluster": "otc"}),
+             ("5: OTC", "OTC norm/std", {"cluster": "otc", "standardize": True}),
+             ("options", "OTC k-means++, stop at 1e-6", {"cluster": "otc",
+                                                          "ot_init": "k-means++",
+                                                          "ot_tol": 1e-6}),
+             ("options", "ABC norm/std", abc | {"standardize": True}),
+             ("options", "ABC init samples", abc | {"abc_init": "samples"}),
+             ("options", "ABC init normal", abc | {"abc_init": "normal"}),
+             ("options", "ABC lr 1e-3", abc | {"abc_lr": 1e-3})]
+    return rows
+
+
+def report_tables(data: Path, k: int, backbone: str, image_method: str,
+                  seeds: list[int], n_segments: int | None) -> None:
+    samples = discover([data])
+    extra = {"n_segments": n_segments} if image_method == "dsm" else {}
+    segmenter = methods.create(image_method, k=k, backbone=backbone, random_state=0, **extra)
+    base = segmenter.get_params()
+    start = time.perf_counter()
+    grids = [segmenter._grid(read_image(s.image)) for s in samples]
+    if segmenter.trains_grouping:
+        segmenter._prepare(grids)
+    parts = [segmenter._segments(g) for g in grids]
+    x = np.concatenate([f[~bg] for _, f, bg in parts])
+    masks = [read_label_map(s.mask) for s in samples]
+    print(f"\n{data} ({len(samples)} images), {image_method} {extra}: {len(x)} segments of "
+          f"{x.shape[1]} features ({time.perf_counter() - start:.0f} s), k = {k}, backbone "
+          f"{backbone}, scope dataset, seeds {seeds}: mean mIoU (min-max)\n")
+    print("| table | setting | mIoU hungarian | mIoU majority | clusters used | fit s |")
+    print("|---|---|---|---|---|---|")
+    for table, name, params in report_rows(k):
+        scores: dict[str, list[float]] = {"hungarian": [], "majority": []}
+        used, seconds = [], []
+        for seed in seeds:
+            segmenter.set_params(**(base | params | {"random_state": seed}))
+            start = time.perf_counter()
+            clusters = segmenter._cluster(x)
+            seconds.append(time.perf_counter() - start)
+            labels = [np.where(bg, k, clusters.assign(f)) for _, f, bg in parts]
+            used.append(len(np.unique(np.concatenate(labels))))
+            preds = [segmenter._label_map(g, segs, lab)
+                     for g, (segs, _, _), lab in zip(grids, parts, labels, strict=True)]
+            pairs = list(zip(preds, masks, strict=True))
+            for match, values in scores.items():
+                values.append(evaluate(range(len(pairs)), pairs.__getitem__, match=match,
+                                       scope="dataset").miou)
+        cells = [f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for v in scores.values()]
+        print(f"| {table} | {name} | {cells[0]} | {cells[1]} | {min(used)}-{max(used)} | "
+              f"{np.mean(seconds):.1f} |", flush=True)
 
 
 def eigensolver(data: Path, sizes: list[int], backbone: str) -> None:
@@ -73,9 +151,20 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--backbone", default="default")
     parser.add_argument("--sizes", default="128,256,512,1024")
+    parser.add_argument("--tables", default="quality,report,eigensolver")
+    parser.add_argument("--image-method", default="dsm", choices=("dsm", "acseg"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--n-segments", type=int, default=None,
+                        help="dsm's segments per image in the report tables (default: eigengap)")
     args = parser.parse_args()
-    quality(args.data, args.k, args.backbone)
-    eigensolver(args.data, [int(s) for s in args.sizes.split(",")], args.backbone)
+    tables = args.tables.split(",")
+    if "quality" in tables:
+        quality(args.data, args.k, args.backbone)
+    if "report" in tables:
+        report_tables(args.data, args.k, args.backbone, args.image_method,
+                      [int(s) for s in args.seeds.split(",")], args.n_segments)
+    if "eigensolver" in tables:
+        eigensolver(args.data, [int(s) for s in args.sizes.split(",")], args.backbone)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""Dataset-level clustering of feature vectors: k-means and k-means with Sinkhorn assignments.
+"""Dataset-level clustering of feature vectors: k-means and optimal-transport clustering (OTC,
+k-means with Sinkhorn assignments).
 
 Both return :class:`Centres`, which assign new vectors to the nearest centre under the metric
-they were fitted with (``l2`` or ``cosine``), after the same standardisation.
+they were fitted with (``l2`` or ``cosine``), after the same standardization. By default k-means
+is Euclidean on the raw vectors, and OTC runs 200 updates of cosine transport plans from k
+random vectors.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from numpy.typing import NDArray
 from unseg.errors import ParameterError
 
 METRICS = ("l2", "cosine")
+#: How OTC starts its centres.
+OTC_INITS = ("random", "k-means++")
 
 
 @dataclass
@@ -26,7 +31,7 @@ class Centres:
     scale: NDArray[np.float32] | None = None
 
     def prepare(self, x: NDArray[np.floating]) -> NDArray[np.float32]:
-        """Standardise (when fitted so) and, for cosine, normalise rows of ``x`` (N, d)."""
+        """Standardize (when fitted so) and, for cosine, normalise rows of ``x`` (N, d)."""
         return _prepare(np.asarray(x, np.float32), self.metric, self.mean, self.scale)
 
     def assign(self, x: NDArray[np.floating]) -> NDArray[np.int64]:
@@ -75,7 +80,27 @@ def _check(x: NDArray, k: int) -> None:
 
 def fit_kmeans(x: NDArray[np.floating], k: int, *, metric: str = "l2",
                standardize: bool = False, random_state: int | None = 0) -> Centres:
-    """k-means of the rows of ``x`` (N, d) into ``k`` clusters (spherical for ``cosine``)."""
+    """k-means of the rows of ``x`` (N, d) into ``k`` clusters.
+
+    Parameters
+    ----------
+    x : ndarray (N, d)
+        The vectors.
+    k : int
+        Number of clusters.
+    metric : str
+        ``"l2"`` (the default): Euclidean k-means of the vectors as given; ``"cosine"``:
+        k-means of the unit-length vectors, whose centres are scaled to unit length and
+        assign by cosine similarity.
+    standardize : bool
+        Standardize each feature (zero mean, unit variance over ``x``) first.
+    random_state : int or None
+        Seeds the k-means++ seeding (best of 4 runs by inertia).
+
+    Returns
+    -------
+    Centres
+    """
     from sklearn.cluster import KMeans
 
     z, mean, scale = _standardized(x, metric, standardize)
@@ -103,20 +128,51 @@ def sinkhorn(scores: NDArray[np.floating], temperature: float, iterations: int
 
 def fit_otc(x: NDArray[np.floating], k: int, *, metric: str = "cosine",
             standardize: bool = False, temperature: float = 0.02,
-            sinkhorn_iterations: int = 10, updates: int = 200,
-            random_state: int | None = 0) -> Centres:
-    """k-means whose assignment step is a Sinkhorn optimal transport (balanced clusters).
+            sinkhorn_iterations: int = 10, updates: int = 200, init: str = "random",
+            tol: float = 0.0, random_state: int | None = 0) -> Centres:
+    """Optimal-transport clustering (OTC): k-means whose assignment step is a Sinkhorn
+    transport plan with equal cluster masses.
 
-    Starts from k-means++ centres; each update computes the transport plan between the vectors
-    and the centres (similarity = cosine, or negative squared distance scaled by its mean for
-    ``l2``) and moves every centre to the plan-weighted mean of the vectors.
+    Parameters
+    ----------
+    x : ndarray (N, d)
+        The vectors.
+    k : int
+        Number of clusters.
+    metric : str
+        ``"cosine"``: the transport scores are the cosine similarities of the vectors and the
+        centres (centres kept at unit length); ``"l2"``: minus the squared distances divided by
+        their mean.
+    standardize : bool
+        Standardize each feature (zero mean, unit variance over ``x``) first.
+    temperature, sinkhorn_iterations : float, int
+        Of :func:`sinkhorn`, at every update.
+    updates : int
+        Assignment-update iterations: the plan, then every centre moved to the plan-weighted
+        mean of the vectors.
+    init : str
+        ``"random"``: the centres start at k distinct rows of ``x`` drawn at random;
+        ``"k-means++"``: k-means++ seeding.
+    tol : float
+        Stop early once no centre moves more than ``tol`` in one update (0: run every update).
+    random_state : int or None
+        Seeds the initialization.
+
+    Returns
+    -------
+    Centres
     """
-    from sklearn.cluster import kmeans_plusplus
-
     z, mean, scale = _standardized(x, metric, standardize)
     _check(z, k)
+    if init not in OTC_INITS:
+        raise ParameterError(f"init must be one of {OTC_INITS}, got {init!r}.")
     rng = np.random.RandomState(random_state)
-    centres, _ = kmeans_plusplus(z, k, random_state=rng)
+    if init == "random":
+        centres = z[np.sort(rng.choice(len(z), k, replace=False))].astype(np.float32)
+    else:
+        from sklearn.cluster import kmeans_plusplus
+
+        centres, _ = kmeans_plusplus(z, k, random_state=rng)
     for _ in range(updates):
         if metric == "cosine":
             scores = z @ centres.T
@@ -124,12 +180,11 @@ def fit_otc(x: NDArray[np.floating], k: int, *, metric: str = "cosine",
             d = squared_distances(z, centres)
             scores = -d / max(float(d.mean()), 1e-12)
         q = sinkhorn(scores, temperature, sinkhorn_iterations)
-        new = (q.T @ z) / np.maximum(q.sum(0)[:, None], 1e-12)
-        new = new.astype(np.float32)
+        new = ((q.T @ z) / np.maximum(q.sum(0)[:, None], 1e-12)).astype(np.float32)
         if metric == "cosine":
             new = _normalize(new)
-        if np.allclose(new, centres, atol=1e-6):
-            centres = new
-            break
+        moved = float(np.abs(new - centres).max())
         centres = new
+        if tol > 0 and moved <= tol:
+            break
     return Centres(centres.astype(np.float32), metric, mean, scale)

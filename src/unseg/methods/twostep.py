@@ -53,12 +53,12 @@ class TwoStepSegmenter(BackboneSegmenter):
         default="kmeans", check=Options(("kmeans", "otc", "abc")),
         doc="Dataset-level clustering of the segment features: k-means, k-means with Sinkhorn "
             "optimal-transport assignments, or attention-based clustering.")
-    metric: str = param(default="cosine", check=Options(("cosine", "l2")),
-                        doc="Distance of k-means and OTC.")
+    metric: str = param(default="l2", check=Options(("l2", "cosine")),
+                        doc="Distance of k-means: Euclidean, or cosine (spherical).")
     standardize: bool = param(
         default=False, check=Flag(),
         doc="Standardize each feature (zero mean, unit variance over the fitted segments) "
-            "first.")
+            "before clustering (k-means, OTC and ABC).")
     segment_feature: str = param(
         default="mean", check=Options(("mean", "crop")),
         doc="A segment's feature: the mean backbone feature of its cells, or the mean feature "
@@ -69,23 +69,44 @@ class TwoStepSegmenter(BackboneSegmenter):
         default=512, check=Interval(int, low=16),
         doc="Images with a longer side are downscaled to it before grouping (labels are "
             "resized back to the input).")
+    ot_metric: str = param(default="cosine", check=Options(("cosine", "l2")),
+                           doc="Similarity of OTC's transport plans: cosine, or negative "
+                               "squared distance.")
     ot_temperature: float = param(default=0.02, check=Interval(float, low=0, low_open=True),
                                   doc="Sinkhorn temperature of OTC.")
     sinkhorn_iterations: int = param(default=10, check=Interval(int, low=1),
                                      doc="Sinkhorn iterations per OTC update.")
     ot_updates: int = param(default=200, check=Interval(int, low=1),
-                            doc="Most OTC centre updates.")
-    abc_steps: int = param(default=3, check=Interval(int, low=0),
-                           doc="Cross-attention + MLP update steps of attention-based "
-                               "clustering.")
-    abc_epochs: int = param(default=100, check=Interval(int, low=1),
+                            doc="OTC centre updates.")
+    ot_init: str = param(default="random", check=Options(("random", "k-means++")),
+                         doc="OTC's first centres: k random segments, or k-means++ seeding.")
+    ot_tol: float = param(default=0.0, check=Interval(float, low=0),
+                          doc="Stop OTC once no centre moves more than this in an update "
+                              "(0: run all ot_updates).")
+    abc_architecture: str = param(
+        default="attn-mlp", check=Options(("attn-mlp", "2attn-mlp", "mlp", "identity")),
+        doc="Network of attention-based clustering: one cross-attention step (segments "
+            "attend to the centres) then an MLP step, two attention steps then the MLP, the "
+            "MLP step only, or none (only the centres are learned).")
+    abc_heads: int = param(default=1, check=Interval(int, low=1),
+                           doc="Attention heads of attention-based clustering (must divide "
+                               "the feature channels).")
+    abc_epochs: int = param(default=500, check=Interval(int, low=1),
                             doc="Training epochs of attention-based clustering.")
+    abc_batch_size: int = param(default=4096, check=Interval(int, low=1),
+                                doc="Segments per training step of attention-based clustering.")
+    abc_lr: float = param(default=3e-5, check=Interval(float, low=0, low_open=True),
+                          doc="AdamW learning rate of attention-based clustering.")
+    abc_init: str = param(default="samples", check=Options(("samples", "normal")),
+                          doc="First centres of attention-based clustering: k random "
+                              "segments, or a standard normal draw.")
     abc_min_size: float | None = param(
         default=None, check=Interval(float, low=0, high=1, allow_none=True),
-        doc="Smallest cluster mass as a fraction of the segments; None for 1 / k^2.")
+        doc="Smallest cluster mass as a fraction of a batch's segments; None for 1 / k^2.")
     abc_max_size: float | None = param(
         default=None, check=Interval(float, low=0, high=1, low_open=True, allow_none=True),
-        doc="Largest cluster mass as a fraction of the segments; None for 1 / sqrt(k).")
+        doc="Largest cluster mass as a fraction of a batch's segments; None for 1 / sqrt(k), "
+            "1 for no upper bound.")
     random_state: int | None = param(default=0, check=SEED,
                                      doc="Seed of every random choice.")
 
@@ -93,7 +114,7 @@ class TwoStepSegmenter(BackboneSegmenter):
         return self.k + 1 if self.background else self.k
 
     def _check_state(self) -> None:
-        from unseg.cluster.attention import FittedABC
+        from unseg.cluster.attention import AttentionClustering, FittedABC
         from unseg.cluster.kmeans import Centres
 
         kind = FittedABC if self.cluster == "abc" else Centres
@@ -106,9 +127,22 @@ class TwoStepSegmenter(BackboneSegmenter):
         for name in ("mean", "scale"):
             if getattr(clusters, name) is not None:
                 expect_array(f"clusters_.{name}", getattr(clusters, name), "float32", (dim,))
-        if isinstance(clusters, Centres) and clusters.metric != self.metric:
-            raise ValueError(f"clusters_ use the {clusters.metric} metric, metric is "
-                             f"{self.metric!r}")
+        metric = self.metric if self.cluster == "kmeans" else self.ot_metric
+        if isinstance(clusters, Centres) and clusters.metric != metric:
+            raise ValueError(f"clusters_ use the {clusters.metric} metric, the {self.cluster} "
+                             f"metric is {metric!r}")
+        if isinstance(clusters, FittedABC):
+            if (clusters.architecture, clusters.heads) != (self.abc_architecture,
+                                                           self.abc_heads):
+                raise ValueError(
+                    f"clusters_ hold a {clusters.architecture!r} network with "
+                    f"{clusters.heads} heads, the parameters say {self.abc_architecture!r} "
+                    f"with {self.abc_heads}")
+            if clusters.state is None:
+                raise ValueError("clusters_ hold no network state")
+            expect_module_state("clusters_.state", AttentionClustering(
+                self.k, dim, architecture=self.abc_architecture, heads=self.abc_heads),
+                clusters.state)
         if not isinstance(self.n_segments_fitted_, int) or self.n_segments_fitted_ < self.k:
             raise ValueError(f"n_segments_fitted_ is {self.n_segments_fitted_!r}")
 
@@ -203,23 +237,31 @@ class TwoStepSegmenter(BackboneSegmenter):
             return fit_kmeans(x, self.k, metric=self.metric, standardize=self.standardize,
                               random_state=self.random_state)
         if self.cluster == "otc":
-            return fit_otc(x, self.k, metric=self.metric, standardize=self.standardize,
+            return fit_otc(x, self.k, metric=self.ot_metric, standardize=self.standardize,
                            temperature=self.ot_temperature,
                            sinkhorn_iterations=self.sinkhorn_iterations,
-                           updates=self.ot_updates, random_state=self.random_state)
+                           updates=self.ot_updates, init=self.ot_init, tol=self.ot_tol,
+                           random_state=self.random_state)
         low = self.abc_min_size if self.abc_min_size is not None else 1 / self.k**2
         high = self.abc_max_size if self.abc_max_size is not None else 1 / math.sqrt(self.k)
-        return fit_abc(x, self.k, n_steps=self.abc_steps, epochs=self.abc_epochs,
-                       size_bounds=(low, high), random_state=self.random_state)
+        return fit_abc(x, self.k, architecture=self.abc_architecture, heads=self.abc_heads,
+                       epochs=self.abc_epochs, batch_size=self.abc_batch_size, lr=self.abc_lr,
+                       size_bounds=(low, None if high >= 1 else high),
+                       standardize=self.standardize, init=self.abc_init,
+                       random_state=self.random_state)
 
     def _predict(self, image: Image) -> LabelMap:
+        grid = self._grid(image)
+        segments, feats, background = self._segments(grid)
+        labels = np.where(background, self.k, self.clusters_.assign(feats))
+        return self._label_map(grid, segments, labels)
+
+    def _label_map(self, grid: _Grid, segments: np.ndarray, labels: np.ndarray) -> LabelMap:
+        """The label map (H, W) of one image whose segments (gh, gw) take ``labels`` (S,)."""
         import torch
 
         from unseg.factorize import upsample_argmax
 
-        grid = self._grid(image)
-        segments, feats, background = self._segments(grid)
-        labels = np.where(background, self.k, self.clusters_.assign(feats))
         cells = labels[segments]
         n_labels = self._n_labels()
         onehot = torch.from_numpy(np.eye(n_labels, dtype=np.float32)[cells]).permute(2, 0, 1)
