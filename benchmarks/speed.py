@@ -11,9 +11,9 @@ and 4 megapixels (a real patch tiled). Threads are set as the command line sets 
 Each figure is the best of ``--repeats`` passes, per image (for the patch set: the total over
 the patches divided by their count). "loaded" runs the same beside two processes that keep a
 core busy each (started and stopped by this script); the ratio to the idle figure shows whether
-a run takes its share of a loaded machine (2 on 2 cores) or far more. Targets (issue "speed
-where users run it"): fseg per image at most 2x kmeans-color's time; the default backbone at
-most 0.5x a ResNet50's time on the same pixels; loaded at most 2.5x idle.
+a run takes its share of a loaded machine (2 on 2 cores) or far more. Targets: fseg per image
+at most 2x kmeans-color's time; the default backbone at most 0.5x a ResNet50's time on the
+same pixels; loaded at most 2.5x idle.
 """
 
 from __future__ import annotations
