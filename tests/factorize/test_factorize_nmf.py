@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,17 @@ def test_cuda_stays_on_device_and_matches_cpu():
     torch.testing.assert_close(error.cpu(), error_cpu, rtol=1e-2, atol=1e-4)
     W_fixed, _ = nmf(X.cuda(), 4, H=H_cpu[0].numpy())
     assert W_fixed.is_cuda
+
+
+def test_more_factors_than_the_features_carry_stay_finite(shared_data: Path) -> None:
+    # a glass-heavy H&E patch: its default-backbone features have about ten directions of any
+    # size, so with 20 factors some rows of W vanish to subnormal values during the solve;
+    # dividing by their squared norm overflowed and made every factor NaN
+    from unseg import backbones
+    from unseg.io import read_image
+
+    image = read_image(shared_data / "wsss4luad-val" / "img" / "24.png")[:496, :320]
+    x = backbones.create("default").features(image[None]).flatten(2).transpose(1, 2)
+    W, H, error = nmf(x, 20, return_error=True)
+    assert torch.isfinite(W).all() and torch.isfinite(H).all()
+    assert float(error[0]) < float(nmf(x, 16, return_error=True)[2][0])

@@ -37,8 +37,9 @@ def hals_sweeps(A: torch.Tensor, G: torch.Tensor, P: torch.Tensor, n_sweeps: int
 
     ``Y (M, L)`` is the data (X for the update of W, X^T for that of H) and ``F (k, L)`` the
     other factor; the problem enters through ``G = F F^T`` and ``P = F Y^T``. Row ``t`` is set
-    to its exact minimiser given the other rows. A row with ``G[t, t] = 0`` (a zero row of
-    ``F``) is left unchanged.
+    to its exact minimiser given the other rows. A row whose ``G[t, t]`` is zero or
+    subnormal (a zero or vanishing row of ``F``, whose reciprocal would overflow) is left
+    unchanged.
 
     Parameters
     ----------
@@ -52,7 +53,7 @@ def hals_sweeps(A: torch.Tensor, G: torch.Tensor, P: torch.Tensor, n_sweeps: int
         Passes over the ``k`` rows.
     """
     diag = G.diagonal(dim1=1, dim2=2).unsqueeze(-1)
-    live = diag > 0
+    live = diag > torch.finfo(G.dtype).tiny
     scale = torch.where(live, diag, torch.ones_like(diag)).reciprocal() * live
     # Row t becomes max(0, Ps[t] - Gs[t] @ A), where Gs has a zero diagonal on live rows and -1
     # on dead ones (which, with Ps[t] = 0, keeps a dead row as it is).
