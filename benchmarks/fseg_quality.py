@@ -6,9 +6,10 @@ Run from the repository root (the data sits beside it in ../shared/data):
         [--backbone default] [--ks 4,8,16] [--tile-size 64]
 
 For each bank size k, a bank is fitted on the images themselves (no labels), every image is
-segmented with `fseg` (both assignment modes) and with `kmeans-color-dataset` (k colours), and
-the label maps are scored over the whole data set (scope dataset) with majority matching (each
-label to its most frequent class) and Hungarian matching. The linear probe trains on the
+segmented with `fseg` in each assignment mode (fixed-h; cosine, the paper's argmax of the raw
+W; cosine-rescaled) and with `kmeans-color-dataset` (k colours), and the label maps are scored
+over the whole data set (scope dataset) with majority matching (each label to its most frequent
+class) and Hungarian matching. The linear probe trains on the
 even-numbered images and scores the odd-numbered ones.
 """
 
@@ -36,7 +37,7 @@ def main() -> None:
     ks = [int(k) for k in args.ks.split(",")]
     runs = [("kmeans-color-dataset", {})]
     runs += [("fseg", {"backbone": args.backbone, "tile_size": args.tile_size, "assign": a})
-             for a in ("fixed-h", "cosine")]
+             for a in ("fixed-h", "cosine", "cosine-rescaled")]
     print(f"{args.data} ({len(samples)} images), scope dataset; backbone {args.backbone}, "
           f"bank tiles {args.tile_size} px\n")
     print("| method | assign | k | mIoU majority | mIoU hungarian | per-image mIoU majority "
@@ -60,7 +61,7 @@ def main() -> None:
     print("| k | assign | linear probe mIoU | association probe mIoU | associated concepts |")
     print("|---|---|---|---|---|")
     for k in ks:
-        for assign in ("fixed-h", "cosine"):
+        for assign in ("fixed-h", "cosine", "cosine-rescaled"):
             segmenter = methods.create("fseg", backbone=args.backbone, k=k, assign=assign,
                                        tile_size=args.tile_size)
             segmenter.fit(read_image(s.image) for s in train)

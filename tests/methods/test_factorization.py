@@ -113,3 +113,28 @@ def test_dff_finds_glass_and_stroma_in_each_tile() -> None:
         image, mask = he_tile(128, random_state=seed)
         glass, stroma, _ = he_ious([segmenter.predict(image)], [mask])
         assert glass > 0.8 and stroma > 0.6
+
+
+def test_fseg_cosine_labels_pixels_by_the_argmax_of_the_raw_w(monkeypatch) -> None:
+    # Two factors; the second's row of H is 10 times longer. The raw W's argmax gives pixel 0
+    # to factor 0; scaling H's rows to unit norm and moving the norms into W gives it to 1.
+    w = torch.tensor([[[2.0, 1.0], [1.0, 3.0], [6.0, 0.5]]])  # (1, 3 pixels, 2 factors)
+    h = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 10.0, 0.0]]])  # (1, 2 factors, 3 channels)
+    centres = np.array([[0.0, 1.0, 0.1], [1.0, 0.1, 0.0]], np.float32)  # factor 0 -> centre 1
+
+    def constructed(x, n, **kwargs):
+        assert n == 2
+        return w.clone(), h.clone()
+
+    monkeypatch.setattr("unseg.factorize.nmf", constructed)
+    x = torch.ones(1, 3, 3)
+    expected = {"cosine": [1, 0, 1], "cosine-rescaled": [0, 0, 1]}
+    for assign, labels in expected.items():
+        segmenter = methods.create("fseg", k=2, assign=assign, n_concepts=2)
+        segmenter.bank_ = ConceptBank(centres={2: centres}, backbone="constructed")
+        memberships, lookup = segmenter._factor(x)
+        assert lookup.tolist() == [[1, 0]]
+        if assign == "cosine":
+            assert torch.equal(memberships, w)  # W as NMF gave it
+        assert lookup[0][memberships[0].argmax(dim=1)].tolist() == labels, assign
+    assert methods.create("fseg").get_params()["n_concepts"] == 20

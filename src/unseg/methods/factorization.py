@@ -23,19 +23,41 @@ if TYPE_CHECKING:
     import torch
 
 
-def free_factors(x: torch.Tensor, n: int, max_iter: int, random_state: int | None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Free NMF of each item of ``x`` (B, N, C) into ``n`` factors, rows of H of unit norm.
+def free_factors(x: torch.Tensor, n: int, max_iter: int, random_state: int | None, *,
+                 rescale: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Free NMF of each item of ``x`` (B, N, C) into ``n`` factors: W (B, N, n), H (B, n, C).
 
+    With ``rescale``, the rows of H are scaled to unit norm and their norms moved into W.
     NMF leaves the scale of each factor free (``W H = (W s) (H / s)``); moving each row's norm
     into W makes W each factor's share of the pixel's feature vector, comparable across
     factors, so that its argmax does not favour the factors that happen to have small rows.
+    Without it, W and H are the raw NMF result (whose scales the solver chose).
     """
     from unseg.factorize import nmf
 
     w, h = nmf(x, n, max_iter=max_iter, random_state=random_state)
+    if not rescale:
+        return w, h
     norms = h.norm(dim=2, keepdim=True)  # (B, n, 1)
     return w * norms.transpose(1, 2), h / norms.clamp_min(1e-12)
+
+
+def cosine_labels(h: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """F-SEG's cosine assignment: the label of each factor, ``argmax_k cos(mu_k, H_m)``.
+
+    Parameters
+    ----------
+    h : (B, n, C) factor features
+    centres : (K, C) bank centres
+
+    Returns
+    -------
+    (B, n) int64, the most cosine-similar centre of each factor
+    """
+    import torch.nn.functional as F
+
+    similarity = F.normalize(h, dim=2) @ F.normalize(centres, dim=1).T  # (B, n, K)
+    return similarity.argmax(dim=2)
 
 
 # Fixed-H NMF is cheap per iteration and W's argmax is the label: solve it tightly, so that
@@ -124,13 +146,16 @@ class FSegSegmenter(FactorizationSegmenter):
     k: int = param(default=16, check=Interval(int, low=1),
                    doc="Bank size, the number of labels.")
     assign: str = param(
-        default="fixed-h", check=Options(("fixed-h", "cosine")),
+        default="fixed-h", check=Options(("fixed-h", "cosine", "cosine-rescaled")),
         doc="fixed-h: NMF with H fixed to the bank centres (negative entries set to 0), label = "
             "argmax of W. cosine: NMF into n_concepts factors per image, each factor labelled "
-            "by its most cosine-similar centre.")
+            "by its most cosine-similar centre, a pixel's factor the argmax of the raw W. "
+            "cosine-rescaled: the same with H's rows scaled to unit norm and their norms moved "
+            "into W before the argmax.")
     n_concepts: int = param(
-        default=8, check=Interval(int, low=1),
-        doc='Factors per image for assign="cosine" (at most the number of feature cells).')
+        default=20, check=Interval(int, low=1),
+        doc='Factors per image for the cosine assignments (at most the number of feature '
+            'cells).')
     tile_size: int | None = param(
         default=None, check=Interval(int, low=1, allow_none=True),
         doc="Tile side when fitting a bank on the inputs; None for the backbone's input size.")
@@ -173,10 +198,9 @@ class FSegSegmenter(FactorizationSegmenter):
             w, _ = nmf(x, self.k, H=centres, max_iter=self.max_iter, tol=FIXED_H_TOL)
             return w, torch.arange(self.k, device=x.device).expand(batch, -1)
         n = min(self.n_concepts, x.shape[1], x.shape[2])
-        w, h = free_factors(x, n, self.max_iter, self.random_state)
-        similarity = torch.nn.functional.normalize(h, dim=2) @ torch.nn.functional.normalize(
-            centres, dim=1).T
-        return w, similarity.argmax(dim=2)
+        w, h = free_factors(x, n, self.max_iter, self.random_state,
+                            rescale=self.assign == "cosine-rescaled")
+        return w, cosine_labels(h, centres)
 
 
 @register("dff")
