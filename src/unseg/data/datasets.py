@@ -15,6 +15,7 @@ across everything given at once.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from unseg.data.names import LabelNames, read_label_names
 from unseg.errors import InputError
-from unseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image, read_label_map
+from unseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES, atomic_write, read_image, read_label_map
 from unseg.types import Image, LabelMap
 
 #: The files that name a labelled dataset's classes, looked for in this order.
@@ -159,10 +160,6 @@ def class_names(folder: str | os.PathLike[str]) -> LabelNames:
 
 def write_class_names(folder: str | os.PathLike[str], names: Sequence[str]) -> Path:
     """Write ``folder/classes.json`` naming class ``i`` ``names[i]``, atomically."""
-    import json
-
-    from unseg.io import atomic_write
-
     path = Path(folder) / CLASS_FILES[0]
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=1) + "\n")
