@@ -10,6 +10,7 @@ import sklearn.base
 
 from unseg import methods
 from unseg.data.synthetic import quadrants
+from unseg.data.weak_labels import WeakLabels
 from unseg.errors import NotFittedError, ParameterError
 
 ALL = methods.list()
@@ -24,6 +25,14 @@ def images() -> list[np.ndarray]:
     return [rgb, gray, rgb16]
 
 
+def labels_for(name: str) -> WeakLabels | None:
+    """Image-level labels of the three test images for the weakly supervised methods."""
+    if not methods.get(name).requires_labels:
+        return None
+    return WeakLabels(("a", "b"), (0, 1), 2, "background", ("rgb", "gray", "rgb16"),
+                      np.array([[1, 0], [0, 1], [1, 1]], dtype=bool))
+
+
 def quick(name: str, **params: object) -> methods.Segmenter:
     """The method with its quick test parameters (and ``params`` on top)."""
     return methods.create(name, **(methods.get(name).test_params | params))
@@ -32,7 +41,7 @@ def quick(name: str, **params: object) -> methods.Segmenter:
 @pytest.fixture(scope="module")
 def fitted(images) -> dict[str, methods.Segmenter]:
     """Every method fitted once on the test images with its quick parameters."""
-    return {name: quick(name).fit(images) for name in ALL}
+    return {name: quick(name).fit(images, labels_for(name)) for name in ALL}
 
 
 def test_registry_holds_the_baselines() -> None:
@@ -61,7 +70,7 @@ def test_parameters_are_declared_once_documented_and_constrained(name: str) -> N
 @pytest.mark.parametrize("name", ALL)
 def test_fit_returns_self_and_labels_have_the_input_size(name: str, images) -> None:
     segmenter = quick(name)
-    assert segmenter.fit(images) is segmenter
+    assert segmenter.fit(images, labels_for(name)) is segmenter
     n_labels = segmenter.n_labels_
     assert n_labels is None or (isinstance(n_labels, int) and n_labels >= 1)
     for image in images:
@@ -99,7 +108,7 @@ def test_bad_images_raise_a_clear_error_from_predict_and_predict_batch(name, fit
             segmenter.predict_batch([images[0], bad])
     if segmenter.requires_fit:
         with pytest.raises(ParameterError, match=rf"{name}: expected an \(H, W\)"):
-            quick(name).fit([images[0], np.zeros(10)])
+            quick(name).fit([images[0], np.zeros(10)], labels_for(name))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -136,15 +145,15 @@ def test_fit_sets_exactly_the_declared_learned_state(name: str, fitted) -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_same_parameters_give_the_same_labels(name: str, images) -> None:
-    first = quick(name).fit(images).predict(images[0])
-    second = quick(name).fit(images).predict(images[0])
+    first = quick(name).fit(images, labels_for(name)).predict(images[0])
+    second = quick(name).fit(images, labels_for(name)).predict(images[0])
     assert np.array_equal(first, second)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_fit_predict_is_fit_then_predict_batch(name: str, images) -> None:
-    together = quick(name).fit_predict(iter(images))
-    apart = quick(name).fit(images).predict_batch(images)
+    together = quick(name).fit_predict(iter(images), labels_for(name))
+    apart = quick(name).fit(images, labels_for(name)).predict_batch(images)
     assert all(np.array_equal(a, b) for a, b in zip(together, apart, strict=True))
 
 
@@ -156,7 +165,7 @@ def test_bad_parameters_raise_a_clear_error(name: str, images) -> None:
         for bad in p.check.invalid_examples():
             segmenter = quick(name, **{pname: bad})
             with pytest.raises(ParameterError, match=rf"{name}: {pname} must be .*got"):
-                segmenter.fit(images).predict(images[0])
+                segmenter.fit(images, labels_for(name)).predict(images[0])
 
 
 @pytest.mark.parametrize("name", ALL)

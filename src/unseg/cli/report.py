@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unseg.data import LabelNames
+    from unseg.methods import Segmenter
 
 EXAMPLES = """\
 examples:
@@ -46,11 +47,17 @@ def add_names_option(parser: argparse.ArgumentParser) -> None:
                              "usual colour")
 
 
-def read_names(args: argparse.Namespace) -> LabelNames | None:
-    """The names file of ``--names``, read (None without it)."""
+def read_names(args: argparse.Namespace, segmenter: Segmenter | None = None
+               ) -> LabelNames | None:
+    """The names file of ``--names``, read; without it, the names a fitted ``segmenter``
+    knows (the classes of a weakly supervised model), else None."""
     from unseg.data import read_label_names
 
-    return read_label_names(args.names) if args.names is not None else None
+    if args.names is not None:
+        return read_label_names(args.names)
+    if segmenter is not None and segmenter.is_fitted():
+        return segmenter.label_names()
+    return None
 
 
 def report_run(out: Path, names: LabelNames | None) -> None:

@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from unseg.data import discover
     from unseg.workflows import make_segmenter, segment_samples
 
-    names = read_names(args)
     segmenter = make_segmenter(args.method, method_params(args), args.model)
+    names = read_names(args, segmenter)
     samples = discover(args.inputs)
     run = segment_samples(segmenter, samples, args.out, fit=args.model is None, names=names)
     print(

@@ -148,8 +148,8 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be at least 1, got {args.workers}")
     options = slide_options(args)
-    names = read_names(args)
     segmenter = make_segmenter(args.method, method_params(args), args.model)
+    names = read_names(args, segmenter)
     slides = discover_slides(args.slides)
     if args.workers is None and args.scheduler is None:
         executor: Executor = LocalExecutor()

@@ -29,6 +29,7 @@ __all__ = [
 _BUILTIN_MODULES = (
     "unseg.methods.classical", "unseg.methods.factorization", "unseg.methods.twostep",
     "unseg.methods.cirs", "unseg.methods.dfc", "unseg.methods.cuts", "unseg.methods.wnet",
+    "unseg.methods.weak",
 )
 _REGISTRY: dict[str, type[Segmenter]] = {}
 _loaded = False

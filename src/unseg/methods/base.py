@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import torch
 
     from unseg.backbones.base import Backbone
+    from unseg.data.names import LabelNames
+    from unseg.data.weak_labels import WeakLabels
 
 @dataclass
 class Hierarchy:
@@ -54,6 +56,10 @@ class Segmenter:
 
     name: ClassVar[str] = ""
     requires_fit: ClassVar[bool] = False
+    #: Whether ``fit`` needs image-level labels (``y``, a
+    #: :class:`~unseg.data.weak_labels.WeakLabels`): the weakly supervised methods, whose label
+    #: ids are the classes.
+    requires_labels: ClassVar[bool] = False
     #: Parameters that make the method quick on tiny images, for the conformance test.
     test_params: ClassVar[dict[str, Any]] = {}
     #: The attributes ``fit`` sets: what :meth:`learned_state` returns and a model file holds.
@@ -159,25 +165,41 @@ class Segmenter:
         return self._n_labels()
 
     # -- fit and predict ----------------------------------------------------------------------
-    def fit(self, images: Iterable[Image], y: Any = None) -> Self:
-        """Learn from unlabelled images; returns ``self``.
+    def fit(self, images: Iterable[Image], y: WeakLabels | None = None) -> Self:
+        """Learn from the images; returns ``self``.
 
         Parameters
         ----------
         images : iterable of (H, W, 3) or (H, W) arrays
             Read lazily and at most once, so a generator over a large folder is fine.
-        y : ignored
-            Present for scikit-learn compatibility; methods here use no pixel labels.
+        y : WeakLabels or None
+            Image-level labels, one row per image in order, for the methods that need them
+            (:attr:`requires_labels`); ignored by the others (scikit-learn's signature). No
+            method uses pixel labels.
+
+        Raises
+        ------
+        ParameterError
+            When the method needs image-level labels and ``y`` is None.
         """
         self._validate_params()
-        if self.requires_fit:
+        if self.requires_labels:
+            if y is None:
+                raise ParameterError(
+                    f"{self.name} learns from image-level labels (which classes each image "
+                    f"contains). Fix: `unseg fit {self.name} DATA --labels CSV|names|masks "
+                    "--out MODEL`, then segment with --model MODEL; in Python, "
+                    "fit(images, y=WeakLabels).")
+            self._fit_weak((self._checked(image) for image in images), y)
+        elif self.requires_fit:
             self._fit(self._checked(image) for image in images)
         return self
 
-    def fit_predict(self, images: Iterable[Image], y: Any = None) -> list[LabelMap]:
+    def fit_predict(self, images: Iterable[Image], y: WeakLabels | None = None
+                    ) -> list[LabelMap]:
         """Fit on the images, then segment each of them (the images are held in memory)."""
         images = list(images)
-        return self.fit(images).predict_batch(images)
+        return self.fit(images, y).predict_batch(images)
 
     def _check_ready(self) -> None:
         """Validate the parameters and, for learning methods, that ``fit`` has run."""
@@ -245,6 +267,14 @@ class Segmenter:
     # -- what subclasses implement ------------------------------------------------------------
     def _fit(self, images: Iterable[Image]) -> None:
         raise NotImplementedError
+
+    def _fit_weak(self, images: Iterable[Image], labels: WeakLabels) -> None:
+        raise NotImplementedError
+
+    def label_names(self) -> LabelNames | None:
+        """Names of the label ids where the method knows them (the classes of a weakly
+        supervised model), else None."""
+        return None
 
     def _predict(self, image: Image) -> LabelMap:
         raise NotImplementedError

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unseg.errors import InputError
+from unseg.errors import InputError, ParameterError
 from unseg.eval import EvaluationResult
 from unseg.io.atomic import refuse_inputs_as_outputs
 from unseg.workflows.folders import evaluate_folders, sample_paths, segment_samples
@@ -84,6 +84,13 @@ def run_benchmark(
             "benchmark a folder holding img/ and mask/ with a mask for every image",
         )
     segmenters = [methods.get(name) for name in method_names]  # fail fast on unknown names
+    weak = [cls.name for cls in segmenters if cls.requires_labels]
+    if weak:
+        raise ParameterError(
+            f"{', '.join(weak)} learn(s) from image-level labels, which a benchmark of "
+            "label-free methods does not give. Fix: leave it out, and fit it on other images "
+            f"with `unseg fit {weak[0]} DATA --labels masks --out MODEL`, segment with --model "
+            "and score with `unseg evaluate --match identity` (benchmarks/lpd.py does this).")
     refuse_inputs_as_outputs(
         [out / name for name in ("benchmark.md", "benchmark.csv", "benchmark.png", RECORD)]
         + [out / "predictions" / cls.name for cls in segmenters], sample_paths(samples))

@@ -29,6 +29,7 @@ from unseg.workflows.runs import (
 RUN_RECORD = "run.json"
 
 if TYPE_CHECKING:
+    from unseg.data.weak_labels import WeakLabels
     from unseg.eval import EvaluationResult
 
 
@@ -139,8 +140,13 @@ class FitRun:
 FIT_CHECK_IMAGES = 8
 
 
-def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: Path) -> FitRun:
+def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: Path, *,
+              labels: WeakLabels | None = None) -> FitRun:
     """Fit method ``method`` on the samples and save it to ``out``.
+
+    A weakly supervised method (``requires_labels``) is given ``labels``, which must hold a row
+    for every sample; its images are read first, and the rows of those that could be read
+    are passed with them.
 
     ``out`` is checked before fitting. A method that trains a network keeps its training state
     in ``OUT.ckpt`` (unless ``params`` name a checkpoint), resumed when it exists and removed
@@ -165,14 +171,28 @@ def fit_model(method: str, params: dict[str, Any], samples: list[Sample], out: P
             f"Fix: run `unseg segment {segmenter.name} INPUT --out DIR` directly."
         )
     failures = Failures()
-    segmenter.fit(read_images(samples, failures, f"fitting {segmenter.name}"))
+    if segmenter.requires_labels:
+        if labels is None:
+            raise ParameterError(
+                f"{segmenter.name} learns from image-level labels. Fix: pass --labels "
+                "FILE.csv, --labels names (WSSS4LUAD-style file names) or --labels masks.")
+        labels.for_samples(samples)
+        images = list(read_images(samples, failures, f"reading ({segmenter.name})"))
+        read = [s for s in samples if s.id not in failures]
+        segmenter.fit(images, labels.for_samples(read))
+    elif labels is not None:
+        raise ParameterError(
+            f"{segmenter.name} learns without labels; --labels is for the weakly supervised "
+            "methods (`unseg methods`). Fix: leave out --labels.")
+    else:
+        segmenter.fit(read_images(samples, failures, f"fitting {segmenter.name}"))
     usage = LabelUsage()
     check = [s for s in samples if s.id not in failures][:FIT_CHECK_IMAGES]
     for image in read_images(check, failures, "checking the labels used"):
         usage.add(segmenter.predict(image))
     n_images = len(samples) - len(failures)
-    labels = usage.report(segmenter.name, segmenter.n_labels_)
-    methods.save_model(segmenter, out, fitted_on={"images": n_images, "labels": labels})
+    used = usage.report(segmenter.name, segmenter.n_labels_)
+    methods.save_model(segmenter, out, fitted_on={"images": n_images, "labels": used})
     if default_checkpoint:
         Path(params["checkpoint"]).unlink(missing_ok=True)
     return FitRun(segmenter, n_images, failures)
