@@ -73,13 +73,18 @@ def test_concepts_list_and_backbones(capsys) -> None:
     assert "uni" in rows and "prov-gigapath" in rows and "ctranspath" in rows
 
 
-def test_probe_reports_both_probes(dataset: Path, tmp_path: Path, capsys) -> None:
+def test_probe_reports_the_three_probes(dataset: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "probe.json"
     assert main(["probe", "--train", str(dataset), "--test", str(dataset), "--k", "4",
                  "--tile-size", "32", "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "Linear probe" in out and "Association probe" in out
+    assert "Concept probe" in out and "Linear probe" in out and "Association probe" in out
     metrics = json.loads(report.read_text())
+    # the paper's probe: per-image concepts of one class each, classified by their features
+    assert sum(metrics["concept_examples"].values()) >= 2
+    # (20 concepts of 144 feature cells each: small; nuclei concepts rarely pass the threshold)
+    assert metrics["concept_probe"]["miou"] > 0.4
+    assert metrics["concept_probe"]["per_class"]["1"]["iou"] > 0.7  # stroma
     # trained and tested on the same tiles: glass and stroma are learnt, the small nuclei less
     assert metrics["linear"]["miou"] > 0.5
     assert metrics["linear"]["per_class"]["0"]["iou"] > 0.8  # glass

@@ -13,11 +13,15 @@ examples:
   unseg probe --train labelled_train/ --test labelled_test/
   unseg probe --train a/ --test b/ --backbone resnet50.tv_in1k --concepts tcga-resnet50 --k 32
 
---train and --test are folders holding img/ and mask/. F-SEG gives each pixel memberships in
-the bank's concepts (the bank is fitted on the training images unless --concepts names one).
-Two probes learn from the training masks: concept -> class association by thresholded pixel
-overlap, and a logistic-regression classifier on the memberships. Both predict the test images
-and are scored as `unseg evaluate` does, with identity matching (predictions are class ids).
+--train and --test are folders holding img/ and mask/. Three probes learn from the training
+masks. The concept probe is the F-SEG paper's (section 3.5.1): each image is factorized alone
+into --n-concepts concepts; a concept with at least --threshold of its pixels in one class is a
+training example of that class, its feature vector H_m; a logistic-regression classifier on
+these labels each concept of a test image, and its pixels. The other two use each pixel's
+memberships in the bank's concepts (the bank is fitted on the training images unless
+--concepts names one): bank concept -> class association by thresholded pixel overlap, and a
+logistic-regression classifier on the memberships. All predict the test images and are scored
+as `unseg evaluate` does, with identity matching (predictions are class ids).
 """
 
 

@@ -187,6 +187,28 @@ class FSegSegmenter(FactorizationSegmenter):
         bank.get(self.k)
         self.bank_ = bank
 
+    def image_concepts(self, image: Image) -> tuple[LabelMap, np.ndarray]:
+        """F-SEG's factorization of one image alone, as its cosine assignment computes it.
+
+        Returns the factor owning each pixel, ``(H, W)`` int32 (argmax of the upsampled W), and
+        the factors' features H, ``(n, C)`` float32: ``n_concepts`` factors (fewer when the image
+        has fewer feature cells), H's rows at unit norm with ``assign="cosine-rescaled"``. The
+        concept features the paper's linear probe classifies (its section 3.5.1).
+        """
+        from unseg.factorize import upsample_argmax
+
+        image = self._checked(image)
+        self._check_ready()
+        x, (gh, gw) = self._features([image])
+        n = min(self.n_concepts, x.shape[1], x.shape[2])
+        w, h = free_factors(x, n, self.max_iter, self.random_state,
+                            rescale=self.assign == "cosine-rescaled")
+        stride = self._backbone().stride
+        owner, _ = upsample_argmax(w[0].T.reshape(-1, gh, gw), (gh * stride, gw * stride))
+        rows, cols = image.shape[:2]
+        return (owner[:rows, :cols].cpu().numpy().astype(np.int32),
+                h[0].cpu().numpy().astype(np.float32))
+
     def _factor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
 

@@ -122,7 +122,7 @@ class WeakSegmenter(Segmenter):
 
     # -- prediction ---------------------------------------------------------------------------
     def _class_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, S, S)`` class maps in [0, 1] of normalised inputs at input size."""
+        """``(B, C, S, S)`` class maps in [0, 1] of ``(B, 3, S, S)`` RGB images in [0, 1]."""
         raise NotImplementedError
 
     def _labels_from_maps(self, maps: np.ndarray, image: Image) -> LabelMap:
@@ -469,11 +469,9 @@ class PrototypeBankSegmenter(WeakSegmenter):
 
         feats = F.normalize(self._features(x), dim=1)
         bank = F.normalize(torch.from_numpy(self.bank_), dim=2)
-        sims = torch.einsum("bchw,kmc->bkmhw", feats, bank).amax(2)
-        # per pixel, the class of the nearest prototype scores 1, the others their similarity
-        # relative to it, so the argmax is the nearest prototype's class
-        maps = sims.clamp_min(0) / sims.amax(1, keepdim=True).clamp_min(1e-6)
-        return F.interpolate(maps, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        # per class, the cosine similarity of the nearest of its prototypes (negative: 0)
+        sims = torch.einsum("bchw,kmc->bkmhw", feats, bank).amax(2).clamp_min(0)
+        return F.interpolate(sims, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def _check_state(self) -> None:
         self._check_classes()

@@ -1,19 +1,23 @@
-"""Linear probing of concept memberships, the F-SEG paper's evaluation with labels.
+"""Linear probing of F-SEG concepts with labelled images: the paper's probe and two others.
 
-On labelled training images, each pixel's memberships in the concepts of a factorization
-method (upsampled bilinearly from the feature grid) become features:
+- **concept** (the F-SEG paper's section 3.5.1): each training image is factorized alone into
+  concepts; a concept holding at least ``threshold`` of its pixels in one class is associated
+  with that class, and its feature vector H_m becomes one training example of that class; a
+  logistic-regression classifier on these vectors then labels every concept of a test image,
+  and each pixel takes the class of its concept, ``argmax_c w_c . H_beta(ij)``;
+- **association**: each pixel's memberships in the bank's concepts (upsampled bilinearly from
+  the feature grid); a bank concept is associated with the class holding at least
+  ``threshold`` of the training pixels it labels (pooled over the images); its pixels are
+  predicted as that class, and pixels of unassociated concepts count as errors;
+- **linear**: a logistic-regression classifier on those per-pixel memberships.
 
-- **association**: a concept is associated with the class holding at least ``threshold`` of
-  the training pixels it labels (thresholded pixel overlap); its pixels are predicted as that
-  class, and pixels of unassociated concepts count as errors;
-- **linear**: a logistic-regression classifier on the memberships predicts each pixel's class.
-
-Both predict held-out images, scored with ``identity`` matching (predictions are class ids).
+All three predict held-out images, scored with ``identity`` matching (predictions are class
+ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,22 +28,27 @@ from unseg.errors import InputError, UnsegError
 
 if TYPE_CHECKING:
     from unseg.eval.evaluate import EvaluationResult
-    from unseg.methods.factorization import FactorizationSegmenter
+    from unseg.methods.factorization import FSegSegmenter
 
 
 @dataclass
 class ProbeResult:
-    """The association table and the two probes' scores on the test images."""
+    """The association table and the three probes' scores on the test images."""
 
     association: dict[int, int | None]
     overlap: np.ndarray  # (n_labels, C) fraction of each concept's training pixels per class
     linear: EvaluationResult
     associated: EvaluationResult
+    concept: EvaluationResult
+    #: Training examples of the concept probe per class: associated per-image concepts.
+    concept_examples: dict[int, int]
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "association": {str(k): v for k, v in self.association.items()},
+            "concept_probe": self.concept.to_dict(),
+            "concept_examples": {str(k): v for k, v in self.concept_examples.items()},
             "linear": self.linear.to_dict(),
             "association_probe": self.associated.to_dict(),
             "failures": self.failures,
@@ -47,8 +56,12 @@ class ProbeResult:
 
     def to_markdown(self) -> str:
         assoc = ", ".join(f"{k}->{v}" for k, v in self.association.items() if v is not None)
+        examples = ", ".join(f"class {k}: {v}" for k, v in self.concept_examples.items())
         return (
-            "# Linear probe (classifier on concept memberships)\n\n"
+            "# Concept probe (the F-SEG paper's: classifier on per-image concept features)\n\n"
+            + f"Training concepts: {examples or 'none'}\n\n"
+            + self.concept.to_markdown()
+            + "\n\n# Linear probe (classifier on bank concept memberships)\n\n"
             + self.linear.to_markdown()
             + "\n\n# Association probe (concept -> class by thresholded pixel overlap)\n\n"
             + f"Associated concepts: {assoc or 'none'}\n\n"
@@ -70,7 +83,7 @@ def _readable(samples: list[Sample], failures: list[tuple[str, str]]
 
 
 def probe(
-    segmenter: FactorizationSegmenter,
+    segmenter: FSegSegmenter,
     train: list[Sample],
     test: list[Sample],
     *,
@@ -78,9 +91,9 @@ def probe(
     pixels_per_image: int = 2000,
     random_state: int | None = 0,
 ) -> ProbeResult:
-    """Fit the two probes on ``train`` (masks needed) and score them on ``test``.
+    """Fit the three probes on ``train`` (masks needed) and score them on ``test``.
 
-    ``segmenter`` must be fitted (for F-SEG: its concept bank ready).
+    ``segmenter`` must be fitted (its concept bank ready).
     """
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -96,6 +109,7 @@ def probe(
     rng = np.random.default_rng(random_state)
     features, targets = [], []
     failures: list[tuple[str, str]] = []
+    concept_x, concept_y = [], []
     for _, image, mask in _readable(train, failures):
         valid = np.flatnonzero(mask.ravel() != 255)
         picked = rng.choice(valid, size=min(pixels_per_image, valid.size), replace=False)
@@ -103,10 +117,23 @@ def probe(
         scores, stride = segmenter.memberships([image])
         features.append(sample_upsampled(scores[0], stride, ys, xs))
         targets.append(mask[ys, xs])
+        owner, h = segmenter.image_concepts(image)
+        for concept, feature in enumerate(h):
+            classes = mask[(owner == concept) & (mask != 255)]
+            if classes.size:
+                share = np.bincount(classes) / classes.size
+                if share.max() >= threshold:
+                    concept_x.append(feature)
+                    concept_y.append(int(share.argmax()))
     if not features:
         raise UnsegError("no training image could be read: " + "; ".join(m for _, m in failures))
+    if not concept_y:
+        raise UnsegError(
+            f"no concept of the training images holds {threshold:.0%} of its pixels in one "
+            "class, so the concept probe has nothing to learn. Fix: lower --threshold.")
     x, y = np.concatenate(features), np.concatenate(targets)
     n_classes = int(y.max()) + 1
+    concept_probe = _classifier(np.array(concept_x), np.array(concept_y))
 
     owner = x.argmax(axis=1)
     counts = np.zeros((x.shape[1], n_classes))
@@ -128,7 +155,7 @@ def probe(
         coef, bias = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, bias[0]])
     classes = torch.from_numpy(classifier.classes_)
 
-    predictions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    predictions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for sample, image, mask in _readable(test, failures):
         scores, stride = segmenter.memberships([image])
         grid = scores[0].float()
@@ -139,12 +166,30 @@ def probe(
         linear = classes[upsample_argmax(logits, size)[0].cpu()][:h, :w].numpy()
         owner_map = upsample_argmax(grid, size)[0].cpu()[:h, :w]
         associated = lookup[owner_map].numpy()
-        predictions[sample.id] = (linear, associated, mask)
+        concepts, h = segmenter.image_concepts(image)
+        by_concept = concept_probe(h)[concepts]
+        predictions[sample.id] = (linear, associated, by_concept, mask)
 
     def scored(which: int) -> EvaluationResult:
         def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-            return predictions[name][which], predictions[name][2]
+            return predictions[name][which], predictions[name][3]
 
         return evaluate(sorted(predictions), load, match="identity", scope="dataset")
 
-    return ProbeResult(association, overlap, scored(0), scored(1), failures)
+    examples = {int(c): int(n) for c, n in zip(*np.unique(concept_y, return_counts=True),
+                                               strict=True)}
+    return ProbeResult(association, overlap, scored(0), scored(1), scored(2), examples,
+                       failures)
+
+
+def _classifier(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Logistic regression on standardized rows of ``x``: a function from rows to classes
+    (the one class, when the examples have one)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    if np.unique(y).size == 1:
+        return lambda rows: np.full(len(rows), y[0], dtype=np.int32)
+    scaler = StandardScaler().fit(x)
+    fitted = LogisticRegression(max_iter=2000).fit(scaler.transform(x), y)
+    return lambda rows: fitted.predict(scaler.transform(rows)).astype(np.int32)
