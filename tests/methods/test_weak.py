@@ -124,3 +124,19 @@ def test_alignment_prefers_regions_near_their_class_prototypes() -> None:
     good = alignment_loss(regions, classes, backgrounds, image_of, right, 1, 0.07)
     bad = alignment_loss(regions, classes, backgrounds, image_of, wrong, 1, 0.07)
     assert good.item() < 0.01 < bad.item()
+
+
+def test_a_killed_fit_resumes_to_the_uninterrupted_model(scenes, tmp_path, killed_after):
+    """The learning-rate decay and the diversity warm-up follow the step count, which the
+    checkpoint holds."""
+    images, _, labels = scenes
+    params = {"epochs": 3, "batch_size": 4, "input_size": 32, "weights": "random",
+              "warmup": 0.3, "lr": 1e-3}
+    whole = methods.create("lpd", **params).fit(images, labels)
+    ckpt = tmp_path / "lpd.ckpt"
+    with killed_after(2):
+        methods.create("lpd", checkpoint=str(ckpt), **params).fit(images, labels)
+    resumed = methods.create("lpd", checkpoint=str(ckpt), **params).fit(images, labels)
+    assert resumed.history_["resumed_from"] == 2
+    for key, value in whole.network_.items():
+        assert torch.equal(value, resumed.network_[key]), key

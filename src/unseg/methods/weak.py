@@ -199,8 +199,6 @@ class TrainedWeakSegmenter(WeakSegmenter):
             optimizer = torch.optim.AdamW(
                 [p for m in modules.values() for p in m.parameters()], lr=self.lr,
                 betas=(0.9, 0.999), weight_decay=self.weight_decay)
-            schedule = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda step: max(0.0, 1 - step / total) ** 0.9)
 
             def batches(rng: np.random.Generator) -> list[np.ndarray]:
                 order = rng.permutation(len(x))
@@ -220,8 +218,9 @@ class TrainedWeakSegmenter(WeakSegmenter):
                                   step_index, total)
                 optimizer.zero_grad()
                 loss.backward()
+                for group in optimizer.param_groups:  # polynomial decay, from the step count
+                    group["lr"] = self.lr * max(0.0, 1 - step_index / total) ** 0.9  # (resumable)
                 optimizer.step()
-                schedule.step()
                 return loss.item()
 
             history = train(modules, {"adamw": optimizer}, step, batches, epochs=self.epochs,
