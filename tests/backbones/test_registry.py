@@ -22,13 +22,15 @@ EXPECTED = {
     "vit_small_patch16_224.dino": (384, 16),
     "efficientnet-lite0": (112, 16),
     "efficientnet-lite2": (120, 16),
+    "mit-b0": (160, 16),
+    "mit-b1": (320, 16),
 }
 
 LISTED = [
     "default", "resnet50.tv_in1k", "resnet50.a1_in1k", "resnet18.a1_in1k",
     "vit_small_patch16_224.dino", "vit_base_patch16_224.dino", "vit_large_patch16_224",
     "uni", "prov-gigapath", "phikon", "ctranspath", "efficientnet-lite0", "efficientnet-lite1",
-    "efficientnet-lite2",
+    "efficientnet-lite2", "mit-b0", "mit-b1", "mit-b2", "mit-b3", "mit-b4", "mit-b5",
 ]
 
 

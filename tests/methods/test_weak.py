@@ -140,3 +140,14 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_model(scenes, tmp_path, kille
     assert resumed.history_["resumed_from"] == 2
     for key, value in whole.network_.items():
         assert torch.equal(value, resumed.network_[key]), key
+
+
+def test_lpd_on_a_mit_encoder_saves_and_reloads(scenes, tmp_path) -> None:
+    pytest.importorskip("transformers")
+    images, _, labels = scenes
+    lpd = methods.create("lpd", backbone="mit-b0", weights="random", input_size=32, epochs=1,
+                         batch_size=4).fit(images, labels)
+    path = methods.save_model(lpd, tmp_path / "lpd.npz")
+    assert np.array_equal(methods.load_model(path).predict(images[0]), lpd.predict(images[0]))
+    with pytest.raises(ParameterError, match="not a CNN with stages"):
+        methods.create("lpd", backbone="default", input_size=32, epochs=1).fit(images, labels)

@@ -2,7 +2,8 @@
 
 Weakly supervised methods (LPD, CAM) train their encoder end to end and read it at four scales.
 :func:`multiscale` builds the named backbone through the registry (so its weights load the one
-way every backbone's do) and returns its network's last four stages of stride 4 and more.
+way every backbone's do) and returns its network's last four stages of stride 4 and more: a
+timm CNN's, or the four stages of a SegFormer MiT encoder (LPD's reference uses MiT-B1).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unseg.backbones.mit import STRIDES, MiTBackbone, stages
 from unseg.backbones.registry import create
 from unseg.backbones.timm_backbones import StageBackbone
 from unseg.errors import ParameterError
@@ -54,6 +56,13 @@ class MultiScaleEncoder(nn.Module):
             x, indices=self.indices, norm=False, stop_early=True, intermediates_only=True))
 
 
+class MiTEncoder(MultiScaleEncoder):
+    """The four stages of a SegFormer MiT encoder (:mod:`unseg.backbones.mit`)."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return stages(self.model, x)
+
+
 def multiscale(name: str, *, weights: str | None = None) -> MultiScaleEncoder:
     """The last :data:`N_SCALES` stages (stride >= 4) of the CNN backbone ``name``.
 
@@ -73,16 +82,21 @@ def multiscale(name: str, *, weights: str | None = None) -> MultiScaleEncoder:
         stride 4 and more.
     """
     backbone = create(name, weights=weights, device="cpu")
+    config = backbone.config
+    if isinstance(backbone, MiTBackbone):
+        return MiTEncoder(backbone.model.train(), list(range(N_SCALES)),
+                          backbone.stage_channels, STRIDES, config.mean,
+                          config.std)
     if not isinstance(backbone, StageBackbone):
         raise ParameterError(
             f"{name} is not a CNN with stages, which a multi-scale encoder needs. Fix: choose "
-            "efficientnet-lite0 (offline ImageNet weights) or a timm CNN such as resnet50.")
+            "efficientnet-lite0 (offline ImageNet weights), a timm CNN such as resnet50, or "
+            "mit-b1.")
     info = [(i, e) for i, e in enumerate(backbone.model.feature_info)  # type: ignore[arg-type]
             if e["reduction"] >= 4][-N_SCALES:]
     if len(info) < N_SCALES:
         raise ParameterError(f"{name} has {len(info)} stages of stride 4 or more; a "
                              f"multi-scale encoder needs {N_SCALES}")
-    config = backbone.config
     return MultiScaleEncoder(
         backbone.model.train(), [i for i, _ in info], tuple(e["num_chs"] for _, e in info),
         tuple(e["reduction"] for _, e in info), config.mean, config.std)

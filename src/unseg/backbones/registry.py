@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from unseg.backbones import efficientnet_lite, pathology
+from unseg.backbones import efficientnet_lite, mit, pathology
 from unseg.backbones.base import Backbone
 from unseg.backbones.embedded import EmbeddedBackbone
 from unseg.backbones.timm_backbones import (
@@ -416,6 +416,15 @@ def _lite_info(model: efficientnet_lite.LiteModel) -> BackboneInfo:
     )
 
 
+def _mit_info(model: mit.MiTModel) -> BackboneInfo:
+    index = mit.LAYERS.index(mit.DEFAULT_LAYER)
+    return BackboneInfo(
+        model.name, "hf-hub", model.hidden_sizes[index], mit.STRIDES[index], mit.LICENCE,
+        cached_hf_file(model.hub_id) is not None,
+        f"SegFormer MiT-{model.name[-2:].upper()} encoder, ImageNet ({model.hub_id}); "
+        f"{mit.DEFAULT_LAYER}; needs transformers")
+
+
 def _register_timm(name: str, channels: int, stride: int, description: str) -> None:
     """List a timm name (built by timm) with the channels and stride of its default layer."""
     register(name, _timm, describe=partial(_timm_info, name, channels, stride, description))
@@ -448,6 +457,11 @@ def _register_builtins() -> None:
         register(
             lite.name, partial(efficientnet_lite.create, lite), describe=partial(_lite_info, lite)
         )
+    for variant in mit.MODELS.values():
+        factory = partial(mit.create, variant)
+        register(variant.name, factory, describe=partial(_mit_info, variant))
+        for prefix in _HUB_PREFIXES:
+            register(f"{prefix}{variant.hub_id}", factory)
     register_prefix("local-dir:", _local_dir)
     for prefix in _HUB_PREFIXES:
         register_prefix(prefix, _hub_timm)
