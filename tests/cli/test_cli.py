@@ -44,6 +44,21 @@ def test_method_options_come_from_the_signature_and_docstring(capsys) -> None:
     assert "--k K" in out and "Number of clusters" in out and "--random-state" in out
 
 
+@pytest.mark.parametrize("command", [
+    ["segment", "{m}", "x.png", "--out", "o"],
+    ["fit", "{m}", "x", "--out", "m.npz"],
+    ["slide", "segment", "--method", "{m}", "s.svs", "--out", "o"],
+])
+def test_every_method_options_parse_beside_each_command_own(command, capsys) -> None:
+    """A method's options never clash with those of the command that takes them."""
+    for name in methods.list():
+        with pytest.raises(SystemExit) as stop:
+            main([part.format(m=name) for part in command] + ["--help"])
+        assert stop.value.code == 0, name
+        assert "--random-state" in capsys.readouterr().out or name in ("watershed", "slic",
+                                                                       "felzenszwalb")
+
+
 def test_methods_lists_every_registered_method(capsys) -> None:
     assert main(["methods"]) == 0
     out = capsys.readouterr().out

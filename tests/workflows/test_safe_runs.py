@@ -286,7 +286,7 @@ def test_sigterm_leaves_a_state_that_resumes_to_the_same_outputs(slide: Path,
                                                                   tmp_path: Path) -> None:
     args = [sys.executable, "-m", "unseg.cli.main", "slide", "segment", str(slide),
             "--method", "fseg", "--k", "4", "--tile-size", "32", "--tile", "64",
-            "--overlap", "8", "--batch-size", "1", "--tiles-per-slide", "20"]
+            "--overlap", "8", "--tile-batch", "1", "--tiles-per-slide", "20"]
     subprocess.run([*args, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
     process = subprocess.Popen([*args, "--out", str(tmp_path / "stopped")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

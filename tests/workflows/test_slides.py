@@ -156,7 +156,7 @@ def test_interrupted_run_resumes_to_identical_outputs(slides: list[Path], tmp_pa
 def test_killed_command_resumes_to_identical_outputs(slides: list[Path], tmp_path: Path) -> None:
     args = [sys.executable, "-m", "unseg.cli.main", "slide", "segment", str(slides[0]),
             "--method", "fseg", "--k", "4", "--tile-size", "32", "--tile", "64",
-            "--overlap", "8", "--batch-size", "1", "--tiles-per-slide", "20"]
+            "--overlap", "8", "--tile-batch", "1", "--tiles-per-slide", "20"]
     subprocess.run([*args, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen([*args, "--out", str(tmp_path / "killed")], env=env,

@@ -55,8 +55,8 @@ def add_slide_options(parser: argparse.ArgumentParser, *, tiling: bool = True) -
                            help="tile core side at the processing resolution (default: 256)")
         group.add_argument("--overlap", type=int, default=32,
                            help="context pixels read around each core (default: 32)")
-        group.add_argument("--batch-size", type=int, default=8,
-                           help="tiles segmented together (default: 8)")
+        group.add_argument("--tile-batch", type=int, default=8, dest="slide_batch",
+                           metavar="N", help="tiles segmented together (default: 8)")
         group.add_argument("--simplify", type=float, metavar="PX",
                            help="GeoJSON outline simplification tolerance in level-0 pixels, "
                                 f"0 for exact pixel outlines (default: {SIMPLIFY} label-map "
@@ -73,7 +73,7 @@ def slide_options(args: argparse.Namespace, **tiling: int) -> SlideOptions:
     """The options of :func:`add_slide_options`; ``tiling`` overrides the tiling ones."""
     from unseg.workflows import SlideOptions
 
-    given = {"tile_size": "slide_tile", "overlap": "overlap", "batch_size": "batch_size",
+    given = {"tile_size": "slide_tile", "overlap": "overlap", "batch_size": "slide_batch",
              "simplify": "simplify"}
     return SlideOptions(
         magnification=args.magnification, target_mpp=args.target_mpp, mpp=args.mpp,
