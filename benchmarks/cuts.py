@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/cuts.py [--epochs 50] [--data ../shared/data]
-        [--sizes 64,128,256,512] [--dense-seconds 300] [--parts condense,quality]
+        [--sizes 64,128,256,512] [--dense-seconds 300] [--parts condense,agreement,quality]
 
 Part 1 (train, always): `cuts` is fitted on each dataset (no labels) for --epochs epochs;
 seconds per epoch and per image-epoch (an epoch takes one crop from every training image).
@@ -13,6 +13,9 @@ landmarks and the dense kernel on every pixel (as the reference implementation d
 latter only where its matrices fit in 16 GiB, in a child process stopped after --dense-seconds.
 Peak memory is the most NumPy held at once (tracemalloc), landmarks included; for the dense
 kernel it is measured over one step (every step allocates the same matrices).
+Part "agreement" (not run by default: the dense kernel takes minutes and about 8 GiB at 128 px):
+the adjusted Rand index between the landmark and the dense condensation's partitions of one
+--agreement-size image's pixels at matched levels (k = 2..8 clusters).
 Part 3 (quality): each dataset's images segmented by the model fitted on them, beside the
 classical baselines. mni-brain-dev and wsss4luad-val: Hungarian mIoU, per image and over the
 dataset (cuts labels are per image, so its dataset-scope figure only shows how far ids agree
@@ -115,19 +118,14 @@ def _dense(z: np.ndarray, limit: float) -> str:
 
 
 def part_condense(data: Path, model: methods.Segmenter, sizes: list[int], limit: float) -> None:
-    from skimage.transform import resize
-
     from unseg.cluster.diffusion import condense, landmarks
 
-    image = read_image(sorted((data / "drive-train" / "img").glob("*.png"))[0])
     print("\nDiffusion condensation of one image's pixel embeddings (DRIVE, resized), to one "
           "cluster\n")
     print("| pixels | landmarks: s | peak MiB | levels | dense kernel: s | peak MiB | |")
     print("|---|---|---|---|---|---|---|")
     for size in sizes:
-        small = (resize(image, (size, size), anti_aliasing=True) * 255).astype(np.uint8)
-        z = model.embed(small).reshape(size * size, -1)
-        z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        z = _embedded(data, model, size)
         levels: list[int] = []
 
         def ours(z: np.ndarray = z, levels: list[int] = levels) -> None:
@@ -142,6 +140,47 @@ def part_condense(data: Path, model: methods.Segmenter, sizes: list[int], limit:
             dense = f"- | - | not run: needs about {need / 2**30:.0f} GiB"
         print(f"| {size}^2 = {size * size} | {seconds:.2f} | {peak:.0f} | {levels[0]} | "
               f"{dense} |")
+
+
+def _embedded(data: Path, model: methods.Segmenter, size: int) -> np.ndarray:
+    """The unit-norm pixel embeddings ``(size^2, d)`` of the first DRIVE image resized."""
+    from skimage.transform import resize
+
+    image = read_image(sorted((data / "drive-train" / "img").glob("*.png"))[0])
+    small = (resize(image, (size, size), anti_aliasing=True) * 255).astype(np.uint8)
+    z = model.embed(small).reshape(size * size, -1)
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+
+def part_agreement(data: Path, model: methods.Segmenter, size: int, limit: float) -> None:
+    """Landmark condensation against the dense kernel on every pixel: the adjusted Rand index
+    of their partitions of the pixels at matched levels (the first level with at most k
+    clusters, fine to coarse, in each)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from unseg.cluster.diffusion import condense, landmarks
+
+    z = _embedded(data, model, size)
+    marks = landmarks(z, 1000)
+    ours = condense(marks.centres, weights=marks.weights)
+    ours_labels = ours.labels[:, marks.assignment]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "z.npy"
+        np.save(path, z)
+        code = ("import sys, numpy as np; from unseg.cluster.diffusion import condense; "
+                "r = condense(np.load(sys.argv[1])); np.save(sys.argv[2], r.labels)")
+        subprocess.run([sys.executable, "-c", code, str(path), str(Path(folder) / "d.npy")],
+                       timeout=limit, check=True)
+        dense_labels = np.load(Path(folder) / "d.npy")
+    print(f"\nLandmark (1,000) against dense diffusion condensation of a {size} x {size} DRIVE "
+          "image's embeddings: the first level with at most k clusters in each\n")
+    print("| k | clusters: landmarks | clusters: dense | adjusted Rand index |")
+    print("|---|---|---|---|")
+    for k in range(2, 9):
+        a = ours_labels[int(np.flatnonzero(ours_labels.max(1) + 1 <= k)[0])]
+        b = dense_labels[int(np.flatnonzero(dense_labels.max(1) + 1 <= k)[0])]
+        print(f"| {k} | {a.max() + 1} | {b.max() + 1} | {adjusted_rand_score(a, b):.3f} |",
+              flush=True)
 
 
 def _score(preds: list[np.ndarray], gts: list[np.ndarray], match: str, scope: str):
@@ -199,13 +238,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="64,128,256,512")
     parser.add_argument("--dense-seconds", type=float, default=300.0)
     parser.add_argument("--parts", default="condense,quality",
-                        help="what to run after training: condense, quality or both")
+                        help="what to run after training: condense, agreement, quality")
+    parser.add_argument("--agreement-size", type=int, default=128,
+                        help="image side of the agreement part (default 128)")
     args = parser.parse_args()
     parts = args.parts.split(",")
     models = part_train(args.data, args.epochs)
     if "condense" in parts:
         sizes = [int(s) for s in args.sizes.split(",")]
         part_condense(args.data, models["drive-train"], sizes, args.dense_seconds)
+    if "agreement" in parts:
+        part_agreement(args.data, models["drive-train"], args.agreement_size,
+                       args.dense_seconds)
     if "quality" in parts:
         part_quality(args.data, models)
 
