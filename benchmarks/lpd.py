@@ -127,7 +127,7 @@ def main() -> None:
             ("lpd", "without diversity and alignment terms",
              common | {"diversity": 0.0, "alignment": 0.0}),
             ("cam", "same encoder and schedule", common),
-            ("prototype-bank", "k-means, 3 per class, frozen encoder",
+            ("prototype-bank", "cosine k-means, 3 per class, frozen encoder",
              dict(extra)),
         ]
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def _resized(image: Image, size: int) -> np.ndarray:
+def resized_square(image: Image, size: int) -> np.ndarray:
     """``(3, size, size)`` float32 in [0, 1]: grayscale repeated, bilinear resize."""
     from skimage.transform import resize
 
@@ -48,7 +48,7 @@ def _resized(image: Image, size: int) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
-def _at_size(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def labels_at_size(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Square ``labels`` resized to ``shape[:2]`` by nearest neighbour."""
     h, w = shape[:2]
     rows = np.arange(h) * labels.shape[0] // h
@@ -179,7 +179,7 @@ class MaskNetSegmenter(Segmenter):
                 "mask/.")
         pairs = [load_sample(s) for s in samples]
         masks = [np.asarray(m) for _, m in pairs]
-        return np.stack([_resized(im, self.input_size) for im, _ in pairs]), masks
+        return np.stack([resized_square(im, self.input_size) for im, _ in pairs]), masks
 
     def _val_miou(self, segmenter: nn.Module, x: np.ndarray, masks: list[np.ndarray],
                   device: torch.device) -> float:
@@ -190,7 +190,7 @@ class MaskNetSegmenter(Segmenter):
         for start in range(0, len(x), self.batch_size):
             batch = torch.from_numpy(x[start : start + self.batch_size]).to(device)
             labels = segmenter(batch).argmax(1).cpu().numpy()
-            scores += [best_mapping_miou(_at_size(small, mask.shape), mask)
+            scores += [best_mapping_miou(labels_at_size(small, mask.shape), mask)
                        for small, mask in zip(labels, masks[start:], strict=False)]
         return float(np.nanmean(scores))
 
@@ -212,7 +212,7 @@ class MaskNetSegmenter(Segmenter):
                 "its labels, or leave out --val.")
         val_x, val_masks = (self._validation_set() if by_miou
                             else (np.zeros((0, 3, self.input_size, self.input_size)), []))
-        data = np.stack([_resized(im, self.input_size) for im in images])
+        data = np.stack([resized_square(im, self.input_size) for im in images])
         if len(data) < 2:
             raise ParameterError(
                 f"{self.name}: training needs at least 2 images, got {len(data)}. Fix: fit on "
@@ -275,10 +275,11 @@ class MaskNetSegmenter(Segmenter):
 
         net = self._net()
         device = next(net.parameters()).device
-        x = torch.from_numpy(np.stack([_resized(im, self.input_size) for im in images]))
+        x = torch.from_numpy(np.stack([resized_square(im, self.input_size) for im in images]))
         with torch.no_grad():
             labels = net(x.to(device)).argmax(1).cpu().numpy().astype(np.int32)
-        return [_at_size(small, image.shape) for image, small in zip(images, labels, strict=True)]
+        return [labels_at_size(small, image.shape)
+                for image, small in zip(images, labels, strict=True)]
 
 
 class HardMaskSegmenter(MaskNetSegmenter):

@@ -28,7 +28,7 @@ import numpy as np
 from unseg.errors import ParameterError
 from unseg.methods import register
 from unseg.methods.base import Segmenter
-from unseg.methods.cirs import _at_size, _resized
+from unseg.methods.cirs import labels_at_size, resized_square
 from unseg.methods.files import expect_array, expect_module_state
 from unseg.methods.params import SEED, Interval, Options, Text, param
 from unseg.types import Image, LabelMap
@@ -110,7 +110,7 @@ class WeakSegmenter(Segmenter):
     def _data(self, images: Iterable[Image], labels: WeakLabels
               ) -> tuple[np.ndarray, np.ndarray]:
         """The resized images ``(N, 3, S, S)`` and their labels ``(N, C)``, checked."""
-        data = [_resized(im, self.input_size) for im in images]
+        data = [resized_square(im, self.input_size) for im in images]
         if len(data) != len(labels.present):
             raise ParameterError(
                 f"{self.name}: {len(data)} images but labels for {len(labels.present)}. Fix: "
@@ -133,7 +133,7 @@ class WeakSegmenter(Segmenter):
         ids = np.array([*self.classes_["ids"], self.classes_["background_id"]], dtype=np.int32)
         best = maps.argmax(0)
         best[maps.max(0) < self.background] = len(ids) - 1
-        labels = _at_size(ids[best], image.shape)
+        labels = labels_at_size(ids[best], image.shape)
         if self.glass == "saturation" and image.ndim == 3:
             labels[~tissue_mask(image)] = self.classes_["background_id"]
         return labels
@@ -141,7 +141,7 @@ class WeakSegmenter(Segmenter):
     def _predict_batch(self, images: list[Image]) -> list[LabelMap]:
         import torch
 
-        x = torch.from_numpy(np.stack([_resized(im, self.input_size) for im in images]))
+        x = torch.from_numpy(np.stack([resized_square(im, self.input_size) for im in images]))
         with torch.no_grad():
             maps = self._class_maps(x).cpu().numpy()
         return [self._labels_from_maps(m, im) for m, im in zip(maps, images, strict=True)]
@@ -171,10 +171,13 @@ class TrainedWeakSegmenter(WeakSegmenter):
 
     def _loss(self, modules: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
               step_index: int, total_steps: int) -> torch.Tensor:
+        """The loss of one batch; ``modules`` holds the trained ``encoder`` and ``head`` and
+        the frozen modules of :meth:`_frozen_modules`."""
         raise NotImplementedError
 
-    def _prepare(self, encoder: MultiScaleEncoder) -> None:
-        """Anything training needs beside the trained modules (LPD: the frozen encoder)."""
+    def _frozen_modules(self, encoder: MultiScaleEncoder) -> dict[str, nn.Module]:
+        """Modules the loss reads but training does not change (LPD: a frozen encoder)."""
+        return {}
 
     def _fit_weak(self, images: Iterable[Image], labels: WeakLabels) -> None:
         import torch
@@ -195,7 +198,7 @@ class TrainedWeakSegmenter(WeakSegmenter):
             head = self._head(encoder.channels, present.shape[1])
             modules: dict[str, nn.Module] = {"encoder": encoder.to(device),
                                              "head": head.to(device)}
-            self._prepare(encoder)
+            frozen = {name: m.to(device) for name, m in self._frozen_modules(encoder).items()}
             optimizer = torch.optim.AdamW(
                 [p for m in modules.values() for p in m.parameters()], lr=self.lr,
                 betas=(0.9, 0.999), weight_decay=self.weight_decay)
@@ -214,8 +217,8 @@ class TrainedWeakSegmenter(WeakSegmenter):
                     xb = xb.flip(3)
                 if torch.rand((), generator=flips) < 0.5:
                     xb = xb.flip(2)
-                loss = self._loss(modules, encoder.normalize(xb).to(device), y[batch].to(device),
-                                  step_index, total)
+                loss = self._loss(modules | frozen, encoder.normalize(xb).to(device),
+                                  y[batch].to(device), step_index, total)
                 optimizer.zero_grad()
                 loss.backward()
                 for group in optimizer.param_groups:  # polynomial decay, from the step count
@@ -298,8 +301,8 @@ class LPDSegmenter(TrainedWeakSegmenter):
 
         return PrototypeHead(channels, n_classes, self.prototypes)
 
-    def _prepare(self, encoder: MultiScaleEncoder) -> None:
-        self._frozen = copy.deepcopy(encoder).eval().requires_grad_(False)
+    def _frozen_modules(self, encoder: MultiScaleEncoder) -> dict[str, nn.Module]:
+        return {"frozen": copy.deepcopy(encoder).eval().requires_grad_(False)}
 
     def _loss(self, modules: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
               step_index: int, total_steps: int) -> torch.Tensor:
@@ -325,13 +328,13 @@ class LPDSegmenter(TrainedWeakSegmenter):
         n_classes = y.shape[1]
         with torch.no_grad():
             mask = pseudo_mask(head.class_maps(cams[-1]), y.bool(), self.mask_background)
-        deepest = head.projected(len(cams) - 1)
+        deepest = head.projected(-1)
         if self.diversity > 0:
             loss = loss + self.diversity * diversity_loss(
                 features[-1], deepest, mask, n_classes, self.prototypes, head.log_scale.exp())
         if self.alignment > 0:
             with torch.no_grad():
-                frozen = self._frozen.to(x.device)(x)[-1]
+                frozen = modules["frozen"](x)[-1]
             regions, classes, image_of, backgrounds = region_features(frozen, mask, n_classes)
             loss = loss + self.alignment * alignment_loss(
                 regions, classes, backgrounds, image_of, deepest, self.prototypes, 0.07)
@@ -352,14 +355,14 @@ class LPDSegmenter(TrainedWeakSegmenter):
         image = self._checked(image)
         encoder, head = self._modules()
         device = next(encoder.parameters()).device
-        x = torch.from_numpy(_resized(image, self.input_size)[None]).to(device)
+        x = torch.from_numpy(resized_square(image, self.input_size)[None]).to(device)
         with torch.no_grad():
             features = encoder(encoder.normalize(x))[-1]
             h, w = features.shape[-2:]
             index = {label: c for c, label in enumerate(self.classes_["ids"])}
-            small = _at_size(np.asarray(mask), (h, w))
+            small = labels_at_size(np.asarray(mask), (h, w))
             classes = np.vectorize(lambda v: index.get(int(v), -1))(small)
-            terms = pair_similarities(features, head.projected(3),
+            terms = pair_similarities(features, head.projected(-1),
                                       torch.from_numpy(classes)[None], len(index),
                                       self.prototypes, head.log_scale.exp())
         return float(terms.mean()) if terms.numel() else float("nan")
@@ -410,7 +413,7 @@ class CAMSegmenter(TrainedWeakSegmenter):
 
 @register("prototype-bank")
 class PrototypeBankSegmenter(WeakSegmenter):
-    """A fixed prototype bank per class: k-means of the frozen encoder's features of the
+    """A fixed prototype bank per class: cosine k-means of the frozen encoder's features of the
     images labelled with each class (the two-stage approach LPD replaces)."""
 
     prototypes: int = param(default=3, check=Interval(int, low=1),
@@ -434,14 +437,14 @@ class PrototypeBankSegmenter(WeakSegmenter):
 
     def _fit_weak(self, images: Iterable[Image], labels: WeakLabels) -> None:
         import torch
-        import torch.nn.functional as F
-        from sklearn.cluster import KMeans
+
+        from unseg.cluster.kmeans import fit_kmeans
 
         self._check_input_size()
         data, present = self._data(images, labels)
         rows: list[list[np.ndarray]] = [[] for _ in range(present.shape[1])]
         for start in range(0, len(data), 8):
-            cells = F.normalize(self._features(torch.from_numpy(data[start:start + 8])), dim=1)
+            cells = self._features(torch.from_numpy(data[start:start + 8]))
             for f, p in zip(cells.flatten(2).transpose(1, 2).numpy(),
                             present[start:start + 8], strict=True):
                 for present_class in np.flatnonzero(p):
@@ -452,13 +455,8 @@ class PrototypeBankSegmenter(WeakSegmenter):
                 raise ParameterError(
                     f"{self.name}: no training image is labelled {labels.classes[c]!r}. Fix: "
                     "fit on images that show every class, or leave the class out of the labels.")
-            feats = np.concatenate(found)
-            k = min(self.prototypes, len(feats))
-            km = KMeans(k, n_init=3, random_state=self.random_state).fit(feats)
-            centres = np.zeros((self.prototypes, feats.shape[1]), np.float32)
-            centres[:] = km.cluster_centers_[0]
-            centres[:k] = km.cluster_centers_
-            bank.append(centres)
+            bank.append(fit_kmeans(np.concatenate(found), self.prototypes, metric="cosine",
+                                   random_state=self.random_state).centres)
         self._learn_classes(labels)
         self.bank_ = np.stack(bank).astype(np.float32)
 
@@ -467,7 +465,7 @@ class PrototypeBankSegmenter(WeakSegmenter):
         import torch.nn.functional as F
 
         feats = F.normalize(self._features(x), dim=1)
-        bank = F.normalize(torch.from_numpy(self.bank_), dim=2)
+        bank = torch.from_numpy(self.bank_)  # unit rows: cosine k-means centres
         # per class, the cosine similarity of the nearest of its prototypes (negative: 0)
         sims = torch.einsum("bchw,kmc->bkmhw", feats, bank).amax(2).clamp_min(0)
         return F.interpolate(sims, size=x.shape[-2:], mode="bilinear", align_corners=False)

@@ -47,7 +47,7 @@ class PrototypeHead(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def projected(self, scale: int) -> torch.Tensor:
-        """``(C * M, C_s)`` prototypes in the space of scale ``scale``."""
+        """``(C * M, C_s)`` prototypes in the space of scale ``scale`` (-1: the deepest)."""
         return self.projections[scale](self.prototypes)
 
     def cams(self, features: list[torch.Tensor]) -> list[torch.Tensor]:

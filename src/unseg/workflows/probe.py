@@ -117,9 +117,9 @@ def probe(
         scores, stride = segmenter.memberships([image])
         features.append(sample_upsampled(scores[0], stride, ys, xs))
         targets.append(mask[ys, xs])
-        owner, h = segmenter.image_concepts(image)
-        for concept, feature in enumerate(h):
-            classes = mask[(owner == concept) & (mask != 255)]
+        concept_of, concept_features = segmenter.image_concepts(image)
+        for concept, feature in enumerate(concept_features):
+            classes = mask[(concept_of == concept) & (mask != 255)]
             if classes.size:
                 share = np.bincount(classes) / classes.size
                 if share.max() >= threshold:
@@ -166,8 +166,8 @@ def probe(
         linear = classes[upsample_argmax(logits, size)[0].cpu()][:h, :w].numpy()
         owner_map = upsample_argmax(grid, size)[0].cpu()[:h, :w]
         associated = lookup[owner_map].numpy()
-        concepts, h = segmenter.image_concepts(image)
-        by_concept = concept_probe(h)[concepts]
+        concept_of, concept_features = segmenter.image_concepts(image)
+        by_concept = concept_probe(concept_features)[concept_of]
         predictions[sample.id] = (linear, associated, by_concept, mask)
 
     def scored(which: int) -> EvaluationResult:
