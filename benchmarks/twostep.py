@@ -4,11 +4,17 @@ Run from the repository root (the data sits beside it in ../shared/data):
 
     .venv/bin/python benchmarks/twostep.py [--data ../shared/data/wsss4luad-val] [--k 4]
         [--backbone default] [--sizes 128,256,512,1024] [--tables quality,report,eigensolver]
-        [--image-method dsm] [--n-segments N] [--seeds 0,1,2]
+        [--methods dsm,acseg] [--image-method dsm] [--n-segments N|eigengap]
+        [--n-eigenvectors N] [--segment-feature crop|mean] [--seeds 0,1,2] [--rows TEXT]
 
-``quality``: each combination with its default parameters is fitted on the images themselves
-(no labels) and predicts every image; the label maps are scored over the whole data set (scope
-dataset) with Hungarian and majority matching, beside kmeans-color-dataset.
+``quality``: each combination of ``--methods`` with its default parameters is fitted on the
+images themselves (no labels) and predicts every image; the label maps are scored over the
+whole data set (scope dataset) with Hungarian and majority matching, beside
+kmeans-color-dataset.
+
+``options``: the image-level settings of dsm and acseg, the reference's defaults against the
+options unseg keeps, each fitted and scored end to end as in ``quality`` (k-means clustering)
+over every seed of ``--seeds``; ``--rows TEXT`` runs only the rows whose name contains TEXT.
 
 ``report``: the structure of the two-step report's Tables 2-5 on this data. The images are
 grouped once by ``--image-method`` and their segment features kept; each row clusters those
@@ -37,11 +43,11 @@ from unseg.io import read_image, read_label_map
 from unseg.workflows import evaluate_folders, segment_samples
 
 
-def quality(data: Path, k: int, backbone: str) -> None:
+def quality(data: Path, k: int, backbone: str, names: list[str]) -> None:
     samples = discover([data])
     runs: list[tuple[str, dict]] = [("kmeans-color-dataset", {})]
     runs += [(name, {"cluster": c, "backbone": backbone})
-             for name in ("dsm", "acseg") for c in ("kmeans", "otc", "abc")]
+             for name in names for c in ("kmeans", "otc", "abc")]
     print(f"{data} ({len(samples)} images), k = {k}, backbone {backbone}, scope dataset\n")
     print("| method | cluster | mIoU hungarian | mIoU majority | fit s | predict s/image |")
     print("|---|---|---|---|---|---|")
@@ -55,6 +61,59 @@ def quality(data: Path, k: int, backbone: str) -> None:
             print(f"| {name} | {params.get('cluster', '-')} | {hungarian.miou:.3f} | "
                   f"{majority.miou:.3f} | {run.fit_seconds:.1f} | "
                   f"{run.predict_seconds / len(run.written):.2f} |")
+
+
+#: The rows of ``options``: (method, setting, parameters beside the method's defaults).
+OPTION_ROWS: list[tuple[str, str, dict]] = [
+    ("dsm", "default: 4 segments, 5 eigenvectors, crops dilated 3", {}),
+    ("dsm", "20 eigenvectors", {"n_eigenvectors": 20}),
+    ("dsm", "eigengap (2-4 segments)", {"n_segments": None}),
+    ("dsm", "eigengap, 9 eigenvectors (2-8 segments)", {"n_segments": None,
+                                                       "n_eigenvectors": 9}),
+    ("dsm", "15 segments, 20 eigenvectors", {"n_segments": 15, "n_eigenvectors": 20}),
+    ("dsm", "colour affinity, weight 10", {"colour": True}),
+    ("dsm", "colour affinity, weight 1", {"colour": True, "colour_weight": 1.0}),
+    ("dsm", "segment feature: mean of cells", {"segment_feature": "mean"}),
+    ("dsm", "crops resized to 64", {"crop_size": 64}),
+    ("dsm", "crops not eroded or dilated", {"crop_erode": 0, "crop_dilate": 0}),
+    ("dsm", "border segment as background", {"background": True}),
+    ("dsm", "eigengap 2-8 from 9 eigenvectors, mean of cells",
+     {"n_segments": None, "n_eigenvectors": 9, "segment_feature": "mean"}),
+    ("acseg", "default: AdamW 3e-4, 400 epochs, 6 steps, 6 prototypes, 256 px", {}),
+    ("acseg", "20 epochs", {"acg_epochs": 20}),
+    ("acseg", "segment feature: mean of cells", {"segment_feature": "mean"}),
+    ("acseg", "previous: Adam 1e-3, 20 epochs, 3 steps, 5 prototypes, mean of cells",
+     {"lr": 1e-3, "weight_decay": 0.0, "acg_epochs": 20, "n_steps": 3, "n_prototypes": 5,
+      "image_size": None, "segment_feature": "mean"}),
+]
+
+
+def options(data: Path, k: int, backbone: str, seeds: list[int], only: str | None) -> None:
+    samples = discover([data])
+    print(f"\n{data} ({len(samples)} images), k = {k}, backbone {backbone}, k-means "
+          f"clustering, scope dataset, seeds {seeds}: mean mIoU (min-max)\n")
+    print("| method | setting | mIoU hungarian | mIoU majority | segments | fit s | "
+          "predict s/image |")
+    print("|---|---|---|---|---|---|---|")
+    for name, setting, params in OPTION_ROWS:
+        if only is not None and only not in f"{name} {setting}":
+            continue
+        scores: dict[str, list[float]] = {"hungarian": [], "majority": []}
+        segments, fit, predict = [], [], []
+        for seed in seeds:
+            segmenter = methods.create(name, k=k, backbone=backbone, random_state=seed,
+                                       **params)
+            with tempfile.TemporaryDirectory() as tmp:
+                run = segment_samples(segmenter, samples, Path(tmp), overlays=False)
+                for match, values in scores.items():
+                    values.append(evaluate_folders(Path(tmp), data, match=match).miou)
+            segments.append(segmenter.n_segments_fitted_)
+            fit.append(run.fit_seconds)
+            predict.append(run.predict_seconds / len(run.written))
+        cells = [f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for v in scores.values()]
+        print(f"| {name} | {setting} | {cells[0]} | {cells[1]} | "
+              f"{min(segments)}-{max(segments)} | {np.mean(fit):.1f} | "
+              f"{np.mean(predict):.2f} |", flush=True)
 
 
 def report_rows(k: int) -> list[tuple[str, str, dict]]:
@@ -87,9 +146,14 @@ def report_rows(k: int) -> list[tuple[str, str, dict]]:
 
 
 def report_tables(data: Path, k: int, backbone: str, image_method: str,
-                  seeds: list[int], n_segments: int | None) -> None:
+                  seeds: list[int], n_segments: str | None, n_eigenvectors: int | None,
+                  segment_feature: str | None) -> None:
     samples = discover([data])
-    extra = {"n_segments": n_segments} if image_method == "dsm" else {}
+    extra: dict = {} if segment_feature is None else {"segment_feature": segment_feature}
+    if image_method == "dsm" and n_segments is not None:
+        extra["n_segments"] = None if n_segments == "eigengap" else int(n_segments)
+    if image_method == "dsm" and n_eigenvectors is not None:
+        extra["n_eigenvectors"] = n_eigenvectors
     segmenter = methods.create(image_method, k=k, backbone=backbone, random_state=0, **extra)
     base = segmenter.get_params()
     start = time.perf_counter()
@@ -154,15 +218,27 @@ def main() -> None:
     parser.add_argument("--tables", default="quality,report,eigensolver")
     parser.add_argument("--image-method", default="dsm", choices=("dsm", "acseg"))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--n-segments", type=int, default=None,
-                        help="dsm's segments per image in the report tables (default: eigengap)")
+    parser.add_argument("--n-segments", default=None,
+                        help="dsm's segments per image in the report tables, a number or "
+                             "'eigengap' (default: dsm's default, 4)")
+    parser.add_argument("--n-eigenvectors", type=int, default=None,
+                        help="dsm's eigenvectors in the report tables (default: dsm's, 5)")
+    parser.add_argument("--segment-feature", default=None, choices=("crop", "mean"),
+                        help="segment features of the report tables (default: crop)")
+    parser.add_argument("--methods", default="dsm,acseg",
+                        help="two-step methods of the quality table")
+    parser.add_argument("--rows", default=None,
+                        help="options table: only the rows whose name contains this")
     args = parser.parse_args()
     tables = args.tables.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
     if "quality" in tables:
-        quality(args.data, args.k, args.backbone)
+        quality(args.data, args.k, args.backbone, args.methods.split(","))
+    if "options" in tables:
+        options(args.data, args.k, args.backbone, seeds, args.rows)
     if "report" in tables:
-        report_tables(args.data, args.k, args.backbone, args.image_method,
-                      [int(s) for s in args.seeds.split(",")], args.n_segments)
+        report_tables(args.data, args.k, args.backbone, args.image_method, seeds,
+                      args.n_segments, args.n_eigenvectors, args.segment_feature)
     if "eigensolver" in tables:
         eigensolver(args.data, [int(s) for s in args.sizes.split(",")], args.backbone)
 

@@ -82,6 +82,35 @@ def test_vit_prefix_tokens_are_removed() -> None:
         assert torch.allclose(b.forward(x), expected, atol=1e-6)
 
 
+def test_vit_keys_are_the_key_projection_of_the_chosen_block_signs_kept() -> None:
+    model = small_vit_with_registers()
+    b = wrap(
+        "tiny-reg", model, layer=None, source="timm", weights="random", licence="none",
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=28,
+    )
+    assert isinstance(b, ViTBackbone)
+    x = torch.rand(2, 3, 42, 70)  # 3 x 5 patches
+    inputs = []
+    model.blocks[-1].register_forward_hook(lambda _m, inp, _o: inputs.append(inp[0]))
+    with torch.inference_mode():
+        model(x)
+        block = model.blocks[-1]
+        qkv = block.attn.qkv(block.norm1(inputs[0]))  # (B, 5 + 15, 3 * 32)
+        expected = qkv[:, 5:, 32:64].transpose(1, 2).reshape(2, 32, 3, 5)
+        keys = b.keys(x)
+        assert keys.shape == (2, 32, 3, 5)
+        assert torch.allclose(keys, expected, atol=1e-5)
+        assert keys.min() < 0  # signs kept, unlike the block outputs
+        assert not torch.allclose(keys.clamp_min(0), b.forward(x), atol=1e-3)
+    first = wrap(
+        "tiny-reg", model, layer="blocks.0", source="timm", weights="random", licence="none",
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=28,
+    )
+    assert not torch.allclose(first.keys(x), keys)  # the chosen block's keys
+    images = np.random.default_rng(0).integers(0, 256, (1, 28, 42, 3), dtype=np.uint8)
+    assert b.key_features(images).shape == (1, 32, 2, 3)
+
+
 def test_timm_registers_model_by_name() -> None:
     b = backbones.create("vit_small_patch14_reg4_dinov2", weights="random")
     assert (b.channels, b.stride) == (384, 14)

@@ -37,3 +37,10 @@ def test_generator_gives_soft_assignments_and_learns_two_communities():
     labels = model(x).argmax(1)
     assert len(set(labels[:30].tolist())) == 1 and len(set(labels[30:].tolist())) == 1
     assert labels[0] != labels[30]
+
+
+def test_generator_defaults_are_the_reports():
+    model = ConceptGenerator(8)
+    assert model.prototypes.shape == (6, 8)  # 6 prototypes
+    assert len(model.cross) == len(model.self_attention) == len(model.feed_forward) == 6
+    assert model(torch.randn(10, 8)).shape == (10, 6)

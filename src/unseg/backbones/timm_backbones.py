@@ -7,7 +7,8 @@ Two adapters cover timm's model zoo:
 - :class:`ViTBackbone` returns the patch tokens of one block of a
   :class:`timm.models.VisionTransformer` (the block's output, before the model's final norm, as
   F-SEG and its published concept banks use it), with the class and register tokens removed,
-  laid out on the patch grid ``(B, C, H / p, W / p)``, after ReLU.
+  laid out on the patch grid ``(B, C, H / p, W / p)``, after ReLU; :meth:`ViTBackbone.keys`
+  gives that block's attention keys instead, signs kept (Deep Spectral Methods' features).
 
 :func:`build` creates the timm model and puts weights in it (random, the pretrained weights from
 the local cache or a download, or a local checkpoint); :func:`wrap` chooses the adapter.
@@ -16,10 +17,12 @@ the local cache or a download, or a local checkpoint); :func:`wrap` chooses the 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from unseg.backbones.base import Backbone, BackboneConfig
@@ -110,6 +113,50 @@ class ViTBackbone(TorchBackbone):
         )[0]
         grid = tokens_to_grid(tokens, x.shape[-2] // self.stride, x.shape[-1] // self.stride)
         return torch.relu(grid)
+
+    def keys(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention keys of the chosen block (the last by default), signs kept.
+
+        The key part of the block's ``attn.qkv`` projection, heads side by side, for the patch
+        tokens (prefix tokens removed): the features Deep Spectral Methods and ACSeg take from
+        a ViT. Unlike :meth:`forward` they are not made non-negative.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Normalised ``(B, 3, H, W)``, H and W multiples of the patch size.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, D, H / p, W / p)`` with D the key width (the embedding width of timm ViTs).
+
+        Raises
+        ------
+        UnsegError
+            If the block has no ``attn.qkv`` linear projection.
+        """
+        blocks: Any = self.model.blocks
+        qkv = getattr(getattr(blocks[self.block], "attn", None), "qkv", None)
+        if not isinstance(qkv, torch.nn.Linear):
+            raise UnsegError(f"{self.name}: block {self.block} has no attn.qkv projection, so it "
+                             "gives no key features; use the block outputs instead")
+        captured: list[torch.Tensor] = []
+        handle = qkv.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            self.model.forward_intermediates(  # type: ignore[operator]
+                x, indices=[self.block], stop_early=True, intermediates_only=True)
+        finally:
+            handle.remove()
+        out = captured[-1]
+        dim = out.shape[-1] // 3
+        tokens = out[:, int(getattr(self.model, "num_prefix_tokens", 0)):, dim:2 * dim]
+        return tokens_to_grid(tokens, x.shape[-2] // self.stride, x.shape[-1] // self.stride)
+
+    def key_features(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """:meth:`keys` of a batch of same-size channel-last images: ``(B, D, h, w)`` float32."""
+        with torch.inference_mode():
+            return self.keys(self.preprocess(images))
 
 
 def tokens_to_grid(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:

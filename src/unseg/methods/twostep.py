@@ -1,12 +1,13 @@
 """Two-step unsupervised semantic segmentation: group each image, then label the groups.
 
-Step 1 splits each image into segments from backbone features: ``dsm`` by the eigenvectors of
-a feature-affinity Laplacian (Deep Spectral Methods), ``acseg`` by the concepts an Adaptive
-Concept Generator makes for the image (ACSeg). Step 2 describes each segment by a feature
-vector and clusters the segments of all images once, by k-means, k-means with Sinkhorn optimal
-transport (``otc``) or attention-based clustering (``abc``). Prediction assigns a new image's
-segments to those clusters, so a label means the same thing in every image; adjacent segments
-given the same label form one region of the map.
+Step 1 splits each image into segments from backbone features (for a ViT backbone the last
+attention block's keys, signs kept): ``dsm`` by the eigenvectors of a feature-affinity
+Laplacian (Deep Spectral Methods), ``acseg`` by the concepts an Adaptive Concept Generator makes
+for the image (ACSeg). Step 2 describes each segment by the backbone's encoding of a crop around
+it (or the mean feature of its cells) and clusters the segments of all images once, by k-means,
+k-means with Sinkhorn optimal transport (``otc``) or attention-based clustering (``abc``).
+Prediction assigns a new image's segments to those clusters, so a label means the same thing in
+every image; adjacent segments given the same label form one region of the map.
 """
 
 from __future__ import annotations
@@ -59,12 +60,25 @@ class TwoStepSegmenter(BackboneSegmenter):
         default=False, check=Flag(),
         doc="Standardize each feature (zero mean, unit variance over the fitted segments) "
             "before clustering (k-means, OTC and ABC).")
+    vit_features: str = param(
+        default="keys", check=Options(("keys", "tokens")),
+        doc="Cell features of a ViT backbone: the attention keys of its block (the last unless "
+            "layer names another), signs kept, or the block's output tokens after ReLU (the "
+            "backbone's feature map). Other backbones give their feature map either way.")
     segment_feature: str = param(
-        default="mean", check=Options(("mean", "crop")),
-        doc="A segment's feature: the mean backbone feature of its cells, or the mean feature "
-            "of its bounding-box crop (resized to crop_size) over the segment's cells.")
-    crop_size: int = param(default=64, check=Interval(int, low=8),
-                           doc='Side of the crops for segment_feature="crop".')
+        default="crop", check=Options(("crop", "mean")),
+        doc="A segment's feature: the backbone's encoding of the bounding box of the segment "
+            "(eroded crop_erode times, then dilated crop_dilate times), the mean of the crop's "
+            "feature map; or the mean feature of the segment's cells.")
+    crop_size: int | None = param(
+        default=None, check=Interval(int, low=8, allow_none=True),
+        doc='Side the crops are resized to for segment_feature="crop"; None encodes them at '
+            "the image's resolution.")
+    crop_erode: int = param(default=2, check=Interval(int, low=0),
+                            doc="Erosions of a segment's mask (in cells) before its box is "
+                                "taken; an erosion that would empty it is skipped.")
+    crop_dilate: int = param(default=3, check=Interval(int, low=0),
+                             doc="Dilations of a segment's mask (in cells) after the erosions.")
     max_side: int = param(
         default=512, check=Interval(int, low=16),
         doc="Images with a longer side are downscaled to it before grouping (labels are "
@@ -151,15 +165,38 @@ class TwoStepSegmenter(BackboneSegmenter):
         from skimage.transform import resize
 
         h, w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        size = self._working_size(h, w)
         work = image
-        if scale < 1.0:
-            size = (max(1, round(h * scale)), max(1, round(w * scale)))
-            work = (resize(image, size, order=1, preserve_range=True, anti_aliasing=True)
+        if size != (h, w):
+            work = (resize(image, size, order=1, preserve_range=True,
+                           anti_aliasing=size[0] < h or size[1] < w)
                     .round().astype(image.dtype))
-        feats, shape = self._features([work])
+        feats, shape = self._cell_features([work])
         return _Grid(feats[0].cpu().numpy().astype(np.float32), shape, work, (h, w),
                      self._backbone().stride)
+
+    def _working_size(self, h: int, w: int) -> tuple[int, int]:
+        """The size an ``h`` x ``w`` image is grouped at: downscaled to ``max_side``."""
+        scale = min(1.0, self.max_side / max(h, w))
+        return (max(1, round(h * scale)), max(1, round(w * scale))) if scale < 1 else (h, w)
+
+    def _cell_features(self, images: list[Image]) -> tuple[Any, tuple[int, int]]:
+        """(B, h*w, C) cell features of same-size images, keys of a ViT's attention by
+        ``vit_features``, and the grid (h, w)."""
+        from unseg.backbones.timm_backbones import ViTBackbone
+
+        backbone = self._backbone()
+        if self.vit_features != "keys" or not isinstance(backbone, ViTBackbone):
+            return self._features(images)
+        h, w = images[0].shape[:2]
+        m = backbone.config.size_multiple
+        ph, pw = -(-h // m) * m, -(-w // m) * m
+        padded = [
+            np.pad(im, [(0, ph - h), (0, pw - w)] + [(0, 0)] * (im.ndim - 2), mode="symmetric")
+            for im in images
+        ]
+        feats = backbone.key_features(padded)
+        return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])
 
     def _group(self, grid: _Grid) -> np.ndarray:
         """Segment ids (gh, gw) of one image's cells."""
@@ -181,18 +218,18 @@ class TwoStepSegmenter(BackboneSegmenter):
         from skimage.transform import resize
 
         out = []
-        stride = grid.stride
+        height, width = grid.image.shape[:2]
         for i in ids:
-            ys, xs = np.nonzero(segments == i)
-            y0, y1 = ys.min() * stride, min((ys.max() + 1) * stride, grid.image.shape[0])
-            x0, x1 = xs.min() * stride, min((xs.max() + 1) * stride, grid.image.shape[1])
-            crop = resize(grid.image[y0:y1, x0:x1], (self.crop_size, self.crop_size), order=1,
-                          preserve_range=True, anti_aliasing=True).round()
-            feats, (ch, cw) = self._features([crop.astype(grid.image.dtype)])
-            inside = resize((segments == i)[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-                            .astype(np.float32), (ch, cw), order=0) > 0.5
-            cells = feats[0].cpu().numpy()
-            out.append(cells[inside.ravel()].mean(0) if inside.any() else cells.mean(0))
+            y0, y1, x0, x1 = (v * grid.stride for v in segment_box(
+                segments == i, self.crop_erode, self.crop_dilate))
+            y0, x0 = min(y0, height - 1), min(x0, width - 1)  # cells of the padding
+            crop = grid.image[y0:max(min(y1, height), y0 + 1), x0:max(min(x1, width), x0 + 1)]
+            if self.crop_size is not None:
+                crop = (resize(crop, (self.crop_size, self.crop_size), order=1,
+                               preserve_range=True, anti_aliasing=True)
+                        .round().astype(grid.image.dtype))
+            feats, _ = self._features([crop])
+            out.append(feats[0].cpu().numpy().mean(0))
         return np.stack(out).astype(np.float32)
 
     def _segments(self, grid: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,6 +312,21 @@ class TwoStepSegmenter(BackboneSegmenter):
         return work
 
 
+def segment_box(mask: np.ndarray, erode: int, dilate: int) -> tuple[int, int, int, int]:
+    """The bounding box ``(y0, y1, x0, x1)`` (ends excluded) of a segment's mask (h, w) after
+    ``erode`` erosions, each skipped if it would empty the mask, then ``dilate`` dilations."""
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    for _ in range(erode):
+        eroded = binary_erosion(mask)
+        if eroded.any():
+            mask = eroded
+    if dilate:
+        mask = binary_dilation(mask, iterations=dilate)
+    ys, xs = np.nonzero(mask)
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
 @register("dsm")
 class DSMSegmenter(TwoStepSegmenter):
     """Deep spectral segments (Laplacian eigenvectors of feature affinity), clustered over the
@@ -282,17 +334,22 @@ class DSMSegmenter(TwoStepSegmenter):
 
     test_params = {"k": 2, "n_segments": 2, "max_side": 48}
     n_segments: int | None = param(
-        default=None, check=Interval(int, low=2, allow_none=True),
-        doc="Segments per image; None picks the count at the largest eigengap "
-            "(2..max_segments).")
+        default=4, check=Interval(int, low=2, allow_none=True),
+        doc="Segments per image (k-means on the eigenvectors); None picks the count at the "
+            "largest eigengap (2..max_segments).")
+    n_eigenvectors: int = param(
+        default=5, check=Interval(int, low=2),
+        doc="Smallest Laplacian eigenvectors computed; all but the first (constant) one are "
+            "clustered into segments, and the eigengap is sought among them.")
     max_segments: int = param(default=8, check=Interval(int, low=2),
                               doc="Most segments per image when n_segments is None.")
+    colour: bool = param(
+        default=False, check=Flag(),
+        doc="Add colour_weight times a kNN affinity on each cell's mean RGB and position to "
+            "the feature affinity.")
     colour_weight: float = param(
-        default=0.0, check=Interval(float, low=0),
-        doc="Weight of the colour-and-position kNN affinity added to the feature affinity "
-            "(0: off).")
-    n_neighbors: int = param(default=10, check=Interval(int, low=1),
-                             doc="Neighbours of each cell in the colour-and-position affinity.")
+        default=10.0, check=Interval(float, low=0, low_open=True),
+        doc="Weight of the colour-and-position affinity when colour is on.")
     background: bool = param(  # type: ignore[assignment]
         default=False, check=Flag(),
         doc="Give the segment holding most of the image border its own label k (background) "
@@ -303,30 +360,51 @@ class DSMSegmenter(TwoStepSegmenter):
             eigengap,
             feature_affinity,
             laplacian_eigenvectors,
-            spectral_segments,
         )
 
-        affinity = feature_affinity(grid.feats)
+        affinity: np.ndarray = feature_affinity(grid.feats)
         n_cells = len(affinity)
-        if self.colour_weight > 0:
-            affinity = affinity + self.colour_weight * _colour_position_affinity(
-                grid, self.n_neighbors).toarray()
-        wanted = self.n_segments if self.n_segments is not None else self.max_segments
-        n_vectors = min(wanted + 1, n_cells - 1)
+        top = float(affinity.max())
+        if top > 0:  # 1 unless every feature is zero
+            affinity /= top
+        if self.colour:
+            affinity = affinity + self.colour_weight * colour_affinity(grid)
+        n_vectors = min(self.n_eigenvectors, n_cells - 1)
         if n_vectors < 2:
             return np.zeros(grid.shape, np.int64)
         values, vectors = laplacian_eigenvectors(affinity, n_vectors)
         count = self.n_segments if self.n_segments is not None else eigengap(
-            values, self.max_segments)
-        count = min(count, n_vectors)
-        return spectral_segments(vectors, count, self.random_state).reshape(grid.shape)
+            values, min(self.max_segments, n_vectors - 1))
+        return eigen_segments(vectors[:, 1:], count, self.random_state).reshape(grid.shape)
 
 
-def _colour_position_affinity(grid: _Grid, n_neighbors: int) -> Any:
-    """kNN affinity of cells on their mean Lab colour (/100) and position (/grid side)."""
-    from skimage.color import rgb2lab
+def eigen_segments(vectors: np.ndarray, count: int, random_state: int | None) -> np.ndarray:
+    """k-means of the rows of the non-constant eigenvectors ``vectors`` (N, m) into ``count``
+    segments (fewer where fewer rows differ): a segment id per cell (N,)."""
+    from sklearn.cluster import KMeans
 
-    from unseg.cluster.spectral import knn_affinity
+    count = min(count, len(np.unique(vectors.round(8), axis=0)))
+    if count < 2:
+        return np.zeros(len(vectors), np.int64)
+    km = KMeans(n_clusters=count, n_init=4, random_state=random_state)
+    return km.fit_predict(vectors).astype(np.int64)
+
+
+#: kNN sets of the colour affinity: (neighbours, weight of the position beside RGB in [0, 1]),
+#: those of the Deep Spectral Methods reference: 20 close in colour and place, 10 in colour.
+COLOUR_NEIGHBOURS = ((20, 2.0), (10, 0.1))
+
+
+def colour_affinity(grid: _Grid) -> np.ndarray:
+    """Colour-and-position kNN affinity of one image's cells: dense (N, N).
+
+    Each cell is a point ``(r, g, b, a x, a y)``: its mean RGB in [0, 1] and its position in
+    [0, 1] along each axis, scaled by ``a``. For each ``(n, a)`` of :data:`COLOUR_NEIGHBOURS`
+    every cell is linked to its ``n`` nearest points (itself included) and they to it; an entry
+    counts the links between two cells.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
     from unseg.io.images import as_float32
 
     gh, gw = grid.shape
@@ -335,12 +413,21 @@ def _colour_position_affinity(grid: _Grid, n_neighbors: int) -> Any:
         rgb = np.repeat(rgb[..., None], 3, 2)
     s = grid.stride
     h, w = gh * s, gw * s
-    padded = np.pad(rgb, [(0, h - rgb.shape[0]), (0, w - rgb.shape[1]), (0, 0)], mode="edge")
-    cells = padded.reshape(gh, s, gw, s, 3).mean((1, 3))
-    lab = rgb2lab(cells).reshape(-1, 3) / 100.0
-    yy, xx = np.mgrid[0:gh, 0:gw]
-    pos = np.stack([yy.ravel(), xx.ravel()], 1) / max(gh, gw)
-    return knn_affinity(np.concatenate([lab, pos], 1), n_neighbors)
+    padded = np.pad(rgb[:h, :w], [(0, max(0, h - rgb.shape[0])), (0, max(0, w - rgb.shape[1])),
+                                  (0, 0)], mode="symmetric")
+    cells = padded.reshape(gh, s, gw, s, 3).mean((1, 3)).reshape(-1, 3)
+    n = len(cells)
+    xs = np.tile(np.linspace(0, 1, gw), gh)
+    ys = np.repeat(np.linspace(0, 1, gh), gw)
+    affinity = np.zeros((n, n), np.float32)
+    for neighbours, weight in COLOUR_NEIGHBOURS:
+        points = np.column_stack([cells, weight * xs, weight * ys])
+        k = min(neighbours, n)
+        _, idx = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(points)
+        rows = np.repeat(np.arange(n), k)
+        np.add.at(affinity, (rows, idx.ravel()), 1.0)
+        np.add.at(affinity, (idx.ravel(), rows), 1.0)
+    return affinity
 
 
 @register("acseg")
@@ -350,16 +437,28 @@ class ACSegSegmenter(TwoStepSegmenter):
 
     trains_grouping = True
     learned = (*TwoStepSegmenter.learned, "generator_dim_", "generator_")
-    test_params = {"k": 2, "n_prototypes": 3, "acg_epochs": 2, "max_side": 48}
-    n_prototypes: int = param(default=5, check=Interval(int, low=2),
+    test_params = {"k": 2, "n_prototypes": 3, "n_steps": 2, "acg_epochs": 2,
+                   "image_size": 48}
+    n_prototypes: int = param(default=6, check=Interval(int, low=2),
                               doc="Learnable prototypes (the most segments per image).")
     n_steps: int = param(
-        default=3, check=Interval(int, low=1),
+        default=6, check=Interval(int, low=1),
         doc="Cross-attention, self-attention and feed-forward update steps of the prototypes.")
-    acg_epochs: int = param(default=20, check=Interval(int, low=1),
+    acg_epochs: int = param(default=400, check=Interval(int, low=1),
                             doc="Training epochs of the concept generator over the images.")
-    lr: float = param(default=1e-3, check=Interval(float, low=0, low_open=True),
-                      doc="Learning rate of the concept generator.")
+    lr: float = param(default=3e-4, check=Interval(float, low=0, low_open=True),
+                      doc="AdamW learning rate of the concept generator.")
+    weight_decay: float = param(default=0.01, check=Interval(float, low=0),
+                                doc="AdamW weight decay of the concept generator.")
+    image_size: int | None = param(
+        default=256, check=Interval(int, low=16, allow_none=True),
+        doc="Images are resized to image_size x image_size for training and grouping (labels "
+            "are resized back to the input); None keeps them, downscaled to max_side.")
+
+    def _working_size(self, h: int, w: int) -> tuple[int, int]:
+        if self.image_size is None:
+            return super()._working_size(h, w)
+        return self.image_size, self.image_size
 
     def _check_state(self) -> None:
         from unseg.models.acseg import ConceptGenerator
@@ -396,7 +495,8 @@ class ACSegSegmenter(TwoStepSegmenter):
         dim = feats[0].shape[1]
         with seeded(self.random_state):
             model = ConceptGenerator(dim, n_prototypes=self.n_prototypes, n_steps=self.n_steps)
-            optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr,
+                                          weight_decay=self.weight_decay)
 
             def step(i: int, _: int) -> float:
                 loss = modularity_loss(model(feats[i]), graphs[i])
@@ -405,7 +505,7 @@ class ACSegSegmenter(TwoStepSegmenter):
                 optimizer.step()
                 return loss.item()
 
-            train({"generator": model}, {"adam": optimizer}, step,
+            train({"generator": model}, {"adamw": optimizer}, step,
                   lambda rng: rng.permutation(len(feats)).tolist(), epochs=self.acg_epochs,
                   random_state=self.random_state, desc="concept generator")
         self.generator_dim_ = dim

@@ -16,9 +16,23 @@ from torch import nn
 
 
 class ConceptGenerator(nn.Module):
-    """Prototypes ``(n_prototypes, dim)`` adapted to each image's features ``(N, dim)``."""
+    """Prototypes ``(n_prototypes, dim)`` adapted to each image's features ``(N, dim)``.
 
-    def __init__(self, dim: int, *, n_prototypes: int = 5, n_steps: int = 3, heads: int = 1,
+    Parameters
+    ----------
+    dim : int
+        Channels of the features.
+    n_prototypes : int
+        Learnable prototypes: the most concepts per image (6 in the two-step report).
+    n_steps : int
+        Update blocks (cross-attention, self-attention, feed-forward; 6 in the report).
+    heads : int
+        Attention heads.
+    temperature : float
+        Of the softmax over cosine similarities in :meth:`forward`.
+    """
+
+    def __init__(self, dim: int, *, n_prototypes: int = 6, n_steps: int = 6, heads: int = 1,
                  temperature: float = 0.1) -> None:
         super().__init__()
         self.prototypes = nn.Parameter(torch.randn(n_prototypes, dim) / math.sqrt(dim))
