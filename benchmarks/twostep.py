@@ -3,7 +3,8 @@
 Run from the repository root (the data sits beside it in ../shared/data):
 
     .venv/bin/python benchmarks/twostep.py [--data ../shared/data/wsss4luad-val] [--k 4]
-        [--backbone default] [--sizes 128,256,512,1024] [--tables quality,report,eigensolver]
+        [--backbone default] [--sizes 128,256,512,1024]
+        [--tables quality,options,report,speed,eigensolver]
         [--methods dsm,acseg] [--image-method dsm] [--n-segments N|eigengap]
         [--n-eigenvectors N] [--segment-feature crop|mean] [--seeds 0,1,2] [--rows TEXT]
 
@@ -21,6 +22,9 @@ grouped once by ``--image-method`` and their segment features kept; each row clu
 features with one setting (ABC architectures, ABC cluster-size bounds, k-means with L2 or
 cosine with and without standardization, OTC with and without standardization, and the
 options unseg keeps), over every seed of ``--seeds``: the mean mIoU and its range.
+
+``speed``: prediction seconds per 256 x 256 image (central crops of the data set's images)
+for each of ``--methods`` fitted on the data set.
 
 ``eigensolver``: the Laplacian eigensolver of one image's feature-affinity graph against the
 image size.
@@ -79,6 +83,12 @@ OPTION_ROWS: list[tuple[str, str, dict]] = [
     ("dsm", "border segment as background", {"background": True}),
     ("dsm", "eigengap 2-8 from 9 eigenvectors, mean of cells",
      {"n_segments": None, "n_eigenvectors": 9, "segment_feature": "mean"}),
+    ("dsm", "8 segments, 9 eigenvectors, mean of cells",
+     {"n_segments": 8, "n_eigenvectors": 9, "segment_feature": "mean"}),
+    ("dsm", "15 segments, 20 eigenvectors, mean of cells",
+     {"n_segments": 15, "n_eigenvectors": 20, "segment_feature": "mean"}),
+    ("dsm", "colour affinity weight 1, mean of cells",
+     {"colour": True, "colour_weight": 1.0, "segment_feature": "mean"}),
     ("acseg", "default: AdamW 3e-4, 400 epochs, 6 steps, 6 prototypes, 256 px", {}),
     ("acseg", "20 epochs", {"acg_epochs": 20}),
     ("acseg", "segment feature: mean of cells", {"segment_feature": "mean"}),
@@ -209,6 +219,34 @@ def eigensolver(data: Path, sizes: list[int], backbone: str) -> None:
         print(f"| {side} | {len(affinity)} | {np.median(times):.3f} |")
 
 
+def speed(data: Path, k: int, backbone: str, names: list[str], size: int = 256) -> None:
+    """Prediction seconds per ``size`` x ``size`` image: each method (k-means clustering)
+    fitted on the data set, then predicting the central crop of every image (images smaller
+    than ``size`` are left out). acseg is fitted for 1 epoch: prediction does not depend on
+    how long its concept generator trained."""
+    images = [read_image(s.image) for s in discover([data])]
+    crops = []
+    for image in images:
+        h, w = image.shape[:2]
+        if min(h, w) >= size:
+            top, left = (h - size) // 2, (w - size) // 2
+            crops.append(image[top:top + size, left:left + size])
+    print(f"\nPrediction per {size} x {size} image ({len(crops)} central crops of {data}), "
+          f"fitted on the {len(images)} images, k-means clustering, backbone {backbone}\n")
+    print("| method | median s/image | max s/image |")
+    print("|---|---|---|")
+    for name in names:
+        extra = {"acg_epochs": 1} if name == "acseg" else {}
+        segmenter = methods.create(name, k=k, backbone=backbone, **extra).fit(images)
+        segmenter.predict(crops[0])  # warm-up: first calls build the backbone's kernels
+        seconds = []
+        for crop in crops:
+            start = time.perf_counter()
+            segmenter.predict(crop)
+            seconds.append(time.perf_counter() - start)
+        print(f"| {name} | {np.median(seconds):.3f} | {max(seconds):.3f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/wsss4luad-val"))
@@ -239,6 +277,8 @@ def main() -> None:
     if "report" in tables:
         report_tables(args.data, args.k, args.backbone, args.image_method, seeds,
                       args.n_segments, args.n_eigenvectors, args.segment_feature)
+    if "speed" in tables:
+        speed(args.data, args.k, args.backbone, args.methods.split(","))
     if "eigensolver" in tables:
         eigensolver(args.data, [int(s) for s in args.sizes.split(",")], args.backbone)
 
