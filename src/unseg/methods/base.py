@@ -337,12 +337,18 @@ class BackboneSegmenter(Segmenter):
     def _features(self, images: list[Image]) -> tuple[torch.Tensor, tuple[int, int]]:
         """(B, h*w, C) features of same-size images and the feature grid (h, w)."""
         backbone = self._backbone()
-        h, w = images[0].shape[:2]
-        m = backbone.config.size_multiple
-        ph, pw = -(-h // m) * m, -(-w // m) * m
-        padded = [
-            np.pad(im, [(0, ph - h), (0, pw - w)] + [(0, 0)] * (im.ndim - 2), mode="symmetric")
-            for im in images
-        ]
-        feats = backbone.features(padded)
-        return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])
+        padded = pad_to_multiple(images, backbone.config.size_multiple)
+        return as_cells(backbone.features(padded))
+
+
+def pad_to_multiple(images: list[Image], multiple: int) -> list[np.ndarray]:
+    """Same-size images padded (mirrored) at the bottom and right to a multiple of ``multiple``."""
+    h, w = images[0].shape[:2]
+    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    return [np.pad(im, [(0, ph - h), (0, pw - w)] + [(0, 0)] * (im.ndim - 2), mode="symmetric")
+            for im in images]
+
+
+def as_cells(feats: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """A ``(B, C, h, w)`` feature map as ``(B, h*w, C)`` cells and the grid (h, w)."""
+    return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])

@@ -20,7 +20,7 @@ import numpy as np
 
 from unseg.errors import ParameterError
 from unseg.methods import register
-from unseg.methods.base import BackboneSegmenter
+from unseg.methods.base import BackboneSegmenter, as_cells, pad_to_multiple
 from unseg.methods.files import expect_array, expect_module_state
 from unseg.methods.params import SEED, Flag, Interval, Options, param
 from unseg.types import Image, LabelMap
@@ -188,15 +188,8 @@ class TwoStepSegmenter(BackboneSegmenter):
         backbone = self._backbone()
         if self.vit_features != "keys" or not isinstance(backbone, ViTBackbone):
             return self._features(images)
-        h, w = images[0].shape[:2]
-        m = backbone.config.size_multiple
-        ph, pw = -(-h // m) * m, -(-w // m) * m
-        padded = [
-            np.pad(im, [(0, ph - h), (0, pw - w)] + [(0, 0)] * (im.ndim - 2), mode="symmetric")
-            for im in images
-        ]
-        feats = backbone.key_features(padded)
-        return feats.flatten(2).transpose(1, 2).contiguous(), (feats.shape[2], feats.shape[3])
+        padded = pad_to_multiple(images, backbone.config.size_multiple)
+        return as_cells(backbone.key_features(padded))
 
     def _group(self, grid: _Grid) -> np.ndarray:
         """Segment ids (gh, gw) of one image's cells."""
