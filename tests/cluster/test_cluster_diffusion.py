@@ -92,3 +92,42 @@ def test_bad_input_is_refused():
         condense(np.eye(3), growth=1.0)
     with pytest.raises(ParameterError, match="non-empty"):
         landmarks(np.zeros((0, 3)), 4)
+
+
+def test_phate_kmeans_on_landmarks_agrees_with_every_pixel():
+    from unseg.cluster.diffusion import phate_kmeans
+    from unseg.data.synthetic import he_tile
+
+    image, _ = he_tile(128, random_state=0)  # 16,384 pixels
+    rng = np.random.default_rng(0)
+    x = image.reshape(-1, 3).astype(np.float32) / 255
+    x += rng.normal(0, 0.02, x.shape).astype(np.float32)
+    dense = phate_kmeans(x, 3, t=20)
+    marks = landmarks(x, 1000)
+    assert len(marks.centres) == 1000
+    marked = phate_kmeans(marks.centres, 3, weights=marks.weights, t=20)[marks.assignment]
+    assert adjusted_rand_score(dense, marked) >= 0.9
+
+
+def test_phate_embedding_finds_the_blobs_and_picks_a_time():
+    from unseg.cluster.diffusion import phate_embedding, phate_kmeans
+
+    x, truth = blobs()
+    labels = phate_kmeans(x, 4)
+    assert adjusted_rand_score(truth, labels) > 0.95
+    found = phate_embedding(x, 4)
+    assert 1 <= found.t <= 100 and found.coordinates.shape == (600, 4)
+    assert found.eigenvalues[0] == pytest.approx(1.0)
+    # four blobs the kNN graph does not link: eigenvalue 1 four times, then below
+    assert found.eigenvalues[3] > 1 - 1e-9 and found.eigenvalues[4] < 1 - 1e-4
+    with pytest.raises(ParameterError, match="components"):
+        phate_embedding(x[:3], 3)
+
+
+def test_the_knee_of_two_lines_is_where_they_meet():
+    from unseg.cluster.diffusion import knee, von_neumann_entropy
+
+    curve = np.concatenate([10 - 2.0 * np.arange(6), 0 - 0.1 * np.arange(1, 30)])
+    assert knee(curve) == 5
+    entropy = von_neumann_entropy(np.array([1.0, 0.9, 0.5, 0.1]), t_max=50)
+    assert np.all(np.diff(entropy) <= 1e-12) and entropy[0] > entropy[-1] >= 0

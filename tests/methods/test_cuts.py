@@ -40,8 +40,9 @@ def fitted(scenes) -> methods.Segmenter:
     return methods.create("cuts", epochs=2, **QUICK).fit([s[0] for s in scenes])
 
 
-def test_kmeans_separates_the_disc_from_the_background(fitted, scenes):
-    segmenter = _with(fitted, k=2)
+@pytest.mark.parametrize("spectral", ["phate", "diffusion-map"])
+def test_kmeans_separates_the_disc_from_the_background(fitted, scenes, spectral):
+    segmenter = _with(fitted, k=2, spectral=spectral)
     for image, truth in scenes[:3]:
         labels = segmenter.predict(image)
         confusion = confusion_matrix(labels, truth)
@@ -99,6 +100,42 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_model(scenes, tmp_path, kille
     resumed = methods.create("cuts", epochs=3, checkpoint=str(ckpt), **QUICK).fit(images)
     for key, value in whole.encoder_.items():
         assert np.array_equal(value.numpy(), resumed.encoder_[key].numpy()), key
+
+
+def test_defaults_follow_the_papers_public_setup():
+    from unseg.methods.cuts import CONTRASTIVE_LOSSES, POSITIVE_RULES
+    from unseg.models import cuts as model
+
+    params = methods.create("cuts").get_params()
+    assert params["patch_size"] == model.RECEPTIVE_FIELD == 17
+    expected = {"radius": 5, "ssim_threshold": 0.5, "positives": "random",
+                "contrastive": "paper", "temperature": 0.5, "contrastive_weight": 0.01,
+                "crop_size": None, "anchors_per_crop": 16, "epochs": 200, "batch_size": 16,
+                "lr": 1e-3, "weight_decay": 1e-4, "validation_fraction": 0.3,
+                "embedding_dim": 128, "spectral": "phate", "diffusion_time": 2, "k": 10}
+    assert {k: params[k] for k in expected} == expected
+    assert POSITIVE_RULES == model.POSITIVE_RULES
+    assert CONTRASTIVE_LOSSES == model.CONTRASTIVE_LOSSES
+
+
+def test_whole_images_of_several_sizes_train_together():
+    images = [two_colours(i, size)[0] for i, size in enumerate((40, 40, 52, 30, 20))]
+    segmenter = methods.create("cuts", epochs=2, embedding_dim=8, batch_size=4,
+                               n_landmarks=100, k=2, validation_fraction=0.2,
+                               patience=None).fit(images)
+    history = segmenter.history_
+    assert len(history["train_loss"]) == 2 and len(history["val_loss"]) == 2
+    assert np.isfinite(history["train_loss"]).all() and np.isfinite(history["val_loss"]).all()
+    assert segmenter.predict(images[4]).shape == (20, 20)  # smaller than the patches
+
+
+@pytest.mark.parametrize("positives", ["random", "all", "best"])
+@pytest.mark.parametrize("contrastive", ["paper", "info-nce"])
+def test_every_positive_rule_and_loss_trains(scenes, positives, contrastive):
+    segmenter = methods.create("cuts", epochs=1, positives=positives, contrastive=contrastive,
+                               **(QUICK | {"embedding_dim": 4}))
+    segmenter.fit([s[0] for s in scenes[:3]])
+    assert np.isfinite(segmenter.history_["train_loss"]).all()
 
 
 def test_bad_training_parameters_say_how_to_fix_them(scenes):

@@ -7,6 +7,8 @@ by the landmark's pixel count, so memory is bounded by ``n`` whatever the image 
 landmark per point (``landmarks`` on fewer points than ``n``) the methods are the plain ones.
 
 - :func:`diffusion_kmeans`: a diffusion-map embedding, then weighted k-means.
+- :func:`phate_kmeans`: the diffusion map of PHATE's kernel (Moon et al., 2019: a kNN graph with
+  an adaptive, alpha-decaying bandwidth) at diffusion time ``t``, then weighted k-means.
 - :func:`condense`: diffusion condensation (Brugnone et al., 2019): the points diffuse towards
   their weighted kernel means step after step; points that meet merge, and the bandwidth grows
   whenever a step merges nothing. Every change of the partition is a level, so each level only
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from unseg.cluster.kmeans import squared_distances
@@ -172,6 +175,155 @@ def diffusion_kmeans(points: NDArray[np.floating], k: int, *,
     embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
     km = KMeans(n_clusters=k, n_init=4, random_state=random_state)
     return km.fit_predict(embedding, sample_weight=w).astype(np.int64)
+
+
+def _adaptive_kernel(x: NDArray[np.float64], knn: int, decay: float) -> sp.csr_matrix:
+    """PHATE's kernel on points, sparse and symmetric.
+
+    Each point's bandwidth ``sigma_i`` is the distance to its ``knn``-th nearest other point;
+    ``K_ij = (exp(-(d_ij / sigma_i) ** decay) + exp(-(d_ij / sigma_j) ** decay)) / 2``, kept
+    for the pairs among each point's ``3 * knn`` nearest points (beyond, with decay 40, it is
+    below 1e-16) and on the diagonal (1). On landmarks the bandwidth counts landmarks, not the
+    pixels they hold: a landmark stands for a cell of pixels, and the cells next to it are its
+    neighbours.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(x)
+    search = min(n, 3 * knn + 1)
+    dist, idx = NearestNeighbors(n_neighbors=search).fit(x).kneighbors(x)
+    dist, idx = dist[:, 1:], idx[:, 1:]  # the point itself comes first
+    sigma = dist[:, min(knn, idx.shape[1]) - 1]
+    sigma = np.maximum(sigma, max(float(np.median(sigma)) * 1e-3, 1e-12))
+    rows = np.repeat(np.arange(n), idx.shape[1])
+    values = np.exp(-((dist.ravel() / sigma[rows]) ** decay))
+    half = sp.csr_matrix((values, (rows, idx.ravel())), shape=(n, n))
+    kernel = (half + half.T) * 0.5
+    kernel.setdiag(1.0)
+    return kernel.tocsr()
+
+
+def knee(values: NDArray[np.floating]) -> int:
+    """Index of the knee of a decreasing curve: the split where one line on each side fits
+    best (least squared error), the second line starting at the split."""
+    y = np.asarray(values, dtype=np.float64)
+    x = np.arange(len(y), dtype=np.float64)
+    if len(y) < 3:
+        return 0
+    best, best_error = 1, np.inf
+    for split in range(1, len(y) - 1):
+        error = 0.0
+        for seg in (slice(0, split + 1), slice(split, len(y))):
+            coef = np.polyfit(x[seg], y[seg], 1)
+            error += float(((np.polyval(coef, x[seg]) - y[seg]) ** 2).sum())
+        if error < best_error:
+            best, best_error = split, error
+    return best
+
+
+def von_neumann_entropy(eigenvalues: NDArray[np.floating], t_max: int = 100
+                        ) -> NDArray[np.float64]:
+    """Entropy of the spectrum of ``P^t`` for t = 1..t_max: ``-sum eta log eta`` with ``eta``
+    the normalised ``|lambda|^t``."""
+    lam = np.abs(np.asarray(eigenvalues, dtype=np.float64))
+    out = np.empty(t_max)
+    for t in range(1, t_max + 1):
+        eta = lam**t
+        eta = eta[eta > 0] / eta.sum()
+        out[t - 1] = -(eta * np.log(eta)).sum()
+    return out
+
+
+@dataclass
+class PhateEmbedding:
+    """The result of :func:`phate_embedding`."""
+
+    #: (n, n_components) diffusion coordinates at time t; the first is constant on a
+    #: connected graph (one per connected part otherwise).
+    coordinates: NDArray[np.float64]
+    #: The diffusion time used.
+    t: int
+    #: The leading eigenvalues of the diffusion operator, largest first (1 comes first).
+    eigenvalues: NDArray[np.float64]
+
+
+def phate_embedding(points: NDArray[np.floating], n_components: int, *,
+                    weights: NDArray[np.floating] | None = None, knn: int = 5,
+                    decay: float = 40.0, t: int | None = None, n_eigenvalues: int = 100
+                    ) -> PhateEmbedding:
+    """The diffusion map of PHATE's kernel on weighted points.
+
+    The kernel is :func:`_adaptive_kernel` (kNN bandwidths, alpha decay); the Markov chain
+    steps to point j in proportion to ``K_ij * weights[j]``. Its ``n_components`` leading
+    right eigenvectors, scaled by their eigenvalues to the power ``t``, are the coordinates
+    (the first, constant on a connected graph, is kept: on a graph of several parts the
+    leading eigenvectors mark the parts). ``t=None`` picks PHATE's automatic time: the knee of
+    the von Neumann entropy of ``P^t`` over t = 1..100, computed from the ``n_eigenvalues``
+    leading eigenvalues (every eigenvalue when there are at most 2,000 points).
+
+    Memory and time grow with the number of points times ``knn`` (the kernel is sparse), and
+    with the points times the eigenvectors computed (``n_components + 1`` when ``t`` is given,
+    ``n_eigenvalues`` when it is chosen).
+    """
+    from scipy.sparse.linalg import eigsh
+
+    x, w = _check(points, weights)
+    n = len(x)
+    if n_components < 1 or n_components > n - 1:
+        raise ParameterError(
+            f"asked for {n_components} PHATE components of {n} points. Fix: ask for fewer "
+            "segments, or use more landmarks."
+        )
+    if knn < 1 or decay <= 0:
+        raise ParameterError(f"knn must be >= 1 and decay > 0; got knn={knn}, decay={decay}.")
+    if t is not None and t < 1:
+        raise ParameterError(f"t must be >= 1 or None (automatic), got {t}.")
+    kernel = _adaptive_kernel(x, knn, decay)
+    degree = np.asarray(kernel @ w).ravel()
+    # P = D^-1 K W is similar to the symmetric S = W^1/2 D^-1/2 K D^-1/2 W^1/2.
+    sym = np.sqrt(w / degree)
+    s = sp.diags(sym) @ kernel @ sp.diags(sym)
+    if n <= 2000:
+        values, vectors = np.linalg.eigh(s.toarray())
+    else:
+        m = min(n - 1, n_components + 1 if t is not None else max(n_eigenvalues,
+                                                                   n_components + 1))
+        v0 = np.sqrt(w * degree)
+        values, vectors = eigsh(s, k=m, which="LA", v0=v0 / np.linalg.norm(v0), tol=1e-8)
+    order = np.argsort(-values)
+    values, vectors = values[order], vectors[:, order]
+    if t is None:
+        t = knee(von_neumann_entropy(values[: max(n_eigenvalues, n_components + 1)])) + 1
+    psi = vectors[:, :n_components] / np.sqrt(degree * w)[:, None]
+    psi /= np.maximum(np.sqrt((psi**2 * (w * degree)[:, None]).sum(0)), 1e-12)
+    psi *= np.sign(psi[np.abs(psi).argmax(0), np.arange(psi.shape[1])])
+    return PhateEmbedding(psi * values[:n_components] ** t, int(t), values)
+
+
+def phate_kmeans(points: NDArray[np.floating], k: int, *,
+                 weights: NDArray[np.floating] | None = None, knn: int = 5,
+                 decay: float = 40.0, t: int | None = None,
+                 random_state: int | None = 0) -> NDArray[np.int64]:
+    """Spectral k-means on PHATE's diffusion: weighted k-means of :func:`phate_embedding`'s
+    ``k`` coordinates.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        A cluster id in ``0..k-1`` per point (fewer ids when there are fewer points).
+    """
+    from sklearn.cluster import KMeans
+
+    x, w = _check(points, weights)
+    if k < 1:
+        raise ParameterError(f"k must be >= 1, got {k}. Fix: pass --k 2 or more.")
+    n = len(x)
+    k = min(k, n)
+    if k == 1 or n < 3:
+        return np.arange(n, dtype=np.int64) if k == n else np.zeros(n, dtype=np.int64)
+    embedding = phate_embedding(x, min(k, n - 1), weights=w, knn=knn, decay=decay, t=t)
+    km = KMeans(n_clusters=k, n_init=4, random_state=random_state)
+    return km.fit_predict(embedding.coordinates, sample_weight=w).astype(np.int64)
 
 
 @dataclass

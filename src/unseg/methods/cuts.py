@@ -1,7 +1,8 @@
 """CUTS: a pixel encoder trained by intra-image contrast and patch reconstruction, then
 multigranular clustering of each image's pixel embeddings.
 
-``fit`` trains :class:`unseg.models.cuts.CUTSEncoder` on random crops of a folder of images;
+``fit`` trains :class:`unseg.models.cuts.CUTSEncoder` on a folder of images (whole images by
+default, as the paper's public setup; random crops with ``crop_size``);
 ``predict`` embeds every pixel of an image and clusters the embeddings (see
 :mod:`unseg.cluster.diffusion`), on at most ``n_landmarks`` weighted landmarks so that memory
 does not grow with the square of the pixel count. Label ids are per image.
@@ -21,6 +22,10 @@ from unseg.methods.base import Hierarchy, Segmenter
 from unseg.methods.files import expect_module_state
 from unseg.methods.params import SEED, Interval, Options, Text, param
 from unseg.types import Image, LabelMap
+
+# The names only: the torch module is imported when a model trains or predicts.
+POSITIVE_RULES = ("random", "all", "best")
+CONTRASTIVE_LOSSES = ("paper", "info-nce")
 
 if TYPE_CHECKING:
     import torch
@@ -43,20 +48,22 @@ def _as_input(image: Image, channels: int) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
-def _crop(x: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
-    """A size x size crop of (C, H, W) at (top, left), mirrored where the image is smaller."""
+def _crop(x: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """A height x width crop of (C, H, W) at (top, left), mirrored where the image is smaller.
+    """
     _, h, w = x.shape
-    if h < size or w < size:
-        x = np.pad(x, [(0, 0), (0, max(0, size - h)), (0, max(0, size - w))], mode="symmetric")
-    return x[:, top : top + size, left : left + size]
+    if h < height or w < width:
+        x = np.pad(x, [(0, 0), (0, max(0, height - h)), (0, max(0, width - w))],
+                   mode="symmetric")
+    return x[:, top : top + height, left : left + width]
 
 
 @register("cuts")
 class CUTSSegmenter(Segmenter):
     """CUTS: a contrastive + reconstruction pixel encoder, then multigranular clustering.
 
-    Each image's pixel embeddings are clustered by k-means on a diffusion map, by diffusion
-    condensation (every level) or into persistent structures; ids are per image.
+    Each image's pixel embeddings are clustered by k-means on PHATE's diffusion map, by
+    diffusion condensation (every level) or into persistent structures; ids are per image.
     """
 
     requires_fit = True
@@ -67,12 +74,23 @@ class CUTSSegmenter(Segmenter):
     }
     cluster: str = param(
         default="kmeans", check=Options(CLUSTERINGS), predict=True,
-        doc='How each image\'s embeddings become segments: "kmeans" k-means on a diffusion-map '
-            'embedding (k segments); "diffusion" a level of diffusion condensation (the level '
-            'that lasts longest, or --level), with every level available; "persistent" one map '
-            "of the segments that persist longest through condensation.")
+        doc='How each image\'s embeddings become segments: "kmeans" k-means on a spectral '
+            'embedding (--spectral; k segments); "diffusion" a level of diffusion condensation '
+            "(the level that lasts longest, or --level), with every level available; "
+            '"persistent" one map of the segments that persist longest through condensation.')
     k: int = param(default=10, check=Interval(int, low=2), predict=True,
                    doc='Segments of the "kmeans" clustering.')
+    spectral: str = param(
+        default="phate", check=Options(("phate", "diffusion-map")), predict=True,
+        doc='The embedding "kmeans" clusters: "phate" the diffusion map of PHATE\'s kernel '
+            "(each landmark's bandwidth the distance to its 5th nearest landmark, alpha decay "
+            '40) at diffusion time --diffusion-time; "diffusion-map" a Gaussian kernel of one '
+            "bandwidth at time 1, rows scaled to unit length.")
+    diffusion_time: int | None = param(
+        default=2, check=Interval(int, low=1, allow_none=True), predict=True,
+        doc='Diffusion time t of "phate" (2 as the public CUTS code); None picks it as PHATE '
+            "does by default, at the knee of the von Neumann entropy of the diffusion "
+            "operator's powers.")
     level: int | None = param(
         default=None, check=Interval(int, low=0, allow_none=True), predict=True,
         doc='"diffusion": the level to return, 0 being the coarsest (2 or more segments); a '
@@ -90,32 +108,47 @@ class CUTSSegmenter(Segmenter):
                                doc="Size of the pixel embedding (channels of the last "
                                    "convolution).")
     patch_size: int = param(
-        default=7, check=Interval(int, low=1),
-        doc="Side of the patches compared by SSIM and rebuilt from the embedding (odd).")
+        default=17, check=Interval(int, low=1),
+        doc="Side of the patches compared by SSIM and rebuilt from the embedding (odd); 17 is "
+            "the encoder's receptive field.")
     radius: int = param(
-        default=3, check=Interval(int, low=1),
+        default=5, check=Interval(int, low=1),
         doc="Positives are mined among the pixels at most this far from the anchor (a square).")
     ssim_threshold: float = param(
         default=0.5, check=Interval(float, low=-1, high=1),
-        doc="An anchor takes part in the contrastive loss only when its best neighbour's patch "
-            "has at least this SSIM with its own.")
+        doc="A neighbour is a positive candidate when the SSIM of its patch with the anchor's "
+            "is at least this; anchors without a candidate stay out of the contrastive loss.")
+    positives: str = param(
+        default="random", check=Options(POSITIVE_RULES),
+        doc='Which candidates are an anchor\'s positives: "random" one drawn among them, "all" '
+            'of them, "best" the one of highest SSIM.')
+    contrastive: str = param(
+        default="paper", check=Options(CONTRASTIVE_LOSSES),
+        doc='"paper": -log(sum over positives / sum over negatives) of exp(cosine / '
+            "temperature), the negatives being the other anchors' positives; \"info-nce\": the "
+            "anchor's own positives in the denominator too.")
     temperature: float = param(default=0.5, check=Interval(float, low=0, low_open=True),
-                               doc="Temperature of the NT-Xent loss.")
+                               doc="Temperature of the contrastive loss.")
     contrastive_weight: float = param(
         default=0.01, check=Interval(float, low=0, high=1),
         doc="lambda: loss = lambda * contrastive + (1 - lambda) * reconstruction.")
-    crop_size: int = param(default=64, check=Interval(int, low=8),
-                           doc="Training crops are crop_size x crop_size pixels.")
-    anchors_per_crop: int = param(default=32, check=Interval(int, low=2),
-                                  doc="Anchor pixels drawn in each crop.")
+    crop_size: int | None = param(
+        default=None, check=Interval(int, low=8, allow_none=True),
+        doc="None trains on whole images; a size trains on one random crop_size x crop_size "
+            "crop of each image per epoch (much faster on a CPU).")
+    anchors_per_crop: int = param(default=16, check=Interval(int, low=2),
+                                  doc="Anchor pixels drawn in each training image (or crop).")
     epochs: int = param(
-        default=50, check=Interval(int, low=1),
-        doc="Most training epochs; an epoch takes one crop from every training image.")
-    batch_size: int = param(default=8, check=Interval(int, low=1), doc="Crops per mini-batch.")
+        default=200, check=Interval(int, low=1),
+        doc="Most training epochs; an epoch takes every training image (or a crop of it) once.")
+    batch_size: int = param(default=16, check=Interval(int, low=1),
+                            doc="Images (or crops) per mini-batch.")
     lr: float = param(default=1e-3, check=Interval(float, low=0, low_open=True),
-                      doc="Adam learning rate.")
+                      doc="AdamW learning rate.")
+    weight_decay: float = param(default=1e-4, check=Interval(float, low=0),
+                                doc="AdamW weight decay.")
     validation_fraction: float = param(
-        default=0.1, check=Interval(float, low=0, high=0.9),
+        default=0.3, check=Interval(float, low=0, high=0.9),
         doc="Share of the images held out for the label-free validation loss (fixed crops and "
             "anchors); the weights of the epoch with the lowest held-out loss are kept.")
     patience: int | None = param(
@@ -152,7 +185,8 @@ class CUTSSegmenter(Segmenter):
     def _loss_kwargs(self) -> dict[str, Any]:
         return {"n_anchors": self.anchors_per_crop, "patch_size": self.patch_size,
                 "radius": self.radius, "ssim_threshold": self.ssim_threshold,
-                "temperature": self.temperature, "contrastive_weight": self.contrastive_weight}
+                "temperature": self.temperature, "contrastive_weight": self.contrastive_weight,
+                "positives": self.positives, "contrastive": self.contrastive}
 
     def _fit(self, images: Iterable[Image]) -> None:
         import torch
@@ -165,30 +199,49 @@ class CUTSSegmenter(Segmenter):
                 f"cuts: patch_size must be odd, got {self.patch_size}. "
                 f"Fix: pass --patch-size {self.patch_size + 1}."
             )
-        if self.crop_size <= 2 * self._margin():
+        smallest = 2 * self._margin() + 1
+        if self.crop_size is not None and self.crop_size < smallest:
             raise ParameterError(
-                f"cuts: crop_size must exceed {2 * self._margin()} (twice the receptive radius "
-                f"plus radius), got {self.crop_size}. Fix: pass --crop-size "
-                f"{2 * self._margin() + 16}."
+                f"cuts: crop_size must be at least {smallest} (twice the receptive radius "
+                f"plus radius, plus one), got {self.crop_size}. Fix: pass --crop-size "
+                f"{smallest + 16}, or leave it out to train on whole images."
             )
         raw = list(images)
         if len(raw) < 1:
             raise ParameterError("cuts: training needs at least 1 image. Fix: fit on a folder.")
         self.channels_ = 1 if all(np.asarray(im).ndim == 2 for im in raw) else 3
         data = [_as_input(im, self.channels_) for im in raw]
-        size = self.crop_size
+        if self.crop_size is None:  # whole images, mirrored up to the smallest usable size
+            data = [_crop(d, 0, 0, max(d.shape[1], smallest), max(d.shape[2], smallest))
+                    for d in data]
         skipped = ("checkpoint", "device", *self.predict_param_names())
         key = run_key(self.name, {k: v for k, v in self.get_params().items()
                                   if k not in skipped}, data)
 
         def corner(rng: np.random.Generator, i: int) -> tuple[int, int, int]:
+            if self.crop_size is None:
+                return (i, 0, 0)
             _, h, w = data[i].shape
-            return (i, int(rng.integers(0, max(h - size, 0) + 1)),
-                    int(rng.integers(0, max(w - size, 0) + 1)))
+            return (i, int(rng.integers(0, max(h - self.crop_size, 0) + 1)),
+                    int(rng.integers(0, max(w - self.crop_size, 0) + 1)))
 
-        def stack(crops: list[tuple[int, int, int]]) -> torch.Tensor:
-            return torch.from_numpy(np.stack([_crop(data[i], t, left, size)
-                                              for i, t, left in crops])).to(device)
+        def window(item: tuple[int, int, int]) -> np.ndarray:
+            i, top, left = item
+            if self.crop_size is None:
+                return data[i]
+            return _crop(data[i], top, left, self.crop_size, self.crop_size)
+
+        def batch_loss(batch: list[tuple[int, int, int]],
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+            """The loss of a batch, images of one shape stacked together (whole images of
+            several sizes form one stack per size), weighted by their share of the batch."""
+            groups: dict[tuple[int, ...], list[np.ndarray]] = {}
+            for item in batch:
+                x = window(item)
+                groups.setdefault(x.shape, []).append(x)
+            return sum((cuts_loss(encoder, head, torch.from_numpy(np.stack(g)).to(device),
+                                  generator=generator, **self._loss_kwargs()) * len(g)
+                        for g in groups.values()), torch.zeros((), device=device)) / len(batch)
 
         device = resolve_device(self.device)
         with seeded(self.random_state):
@@ -196,23 +249,18 @@ class CUTSSegmenter(Segmenter):
             head = torch.nn.Linear(self.embedding_dim,
                                    self.channels_ * self.patch_size**2).to(device)
             modules: dict[str, torch.nn.Module] = {"encoder": encoder, "head": head}
-            optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()],
-                                         lr=self.lr)
+            optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()],
+                                          lr=self.lr, weight_decay=self.weight_decay)
 
             def step(batch: list[tuple[int, int, int]], step_index: int) -> float:
-                loss = cuts_loss(encoder, head, stack(batch), **self._loss_kwargs())
+                loss = batch_loss(batch)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 return loss.item()
 
-            def held_out_loss(batch: list[tuple[int, int, int]], generator: torch.Generator
-                              ) -> torch.Tensor:
-                return cuts_loss(encoder, head, stack(batch), generator=generator,
-                                 **self._loss_kwargs())
-
             history = train_on_items(
-                modules, {"adam": optimizer}, step, held_out_loss, len(data), draw=corner,
+                modules, {"adamw": optimizer}, step, batch_loss, len(data), draw=corner,
                 batch_size=self.batch_size, validation_fraction=self.validation_fraction,
                 epochs=self.epochs, patience=self.patience, checkpoint=self.checkpoint, key=key,
                 random_state=self.random_state, desc="training cuts")
@@ -274,13 +322,16 @@ class CUTSSegmenter(Segmenter):
         return Hierarchy(levels, durations, chosen)
 
     def _predict(self, image: Image) -> LabelMap:
-        from unseg.cluster.diffusion import condense, diffusion_kmeans
+        from unseg.cluster.diffusion import condense, diffusion_kmeans, phate_kmeans
 
         if self.cluster == "diffusion":
             found = self._hierarchy(image)
             return found.levels[found.chosen]
         marks = self._landmarks(image)
-        if self.cluster == "kmeans":
+        if self.cluster == "kmeans" and self.spectral == "phate":
+            labels = phate_kmeans(marks.centres, self.k, weights=marks.weights,
+                                  t=self.diffusion_time, random_state=self.random_state)
+        elif self.cluster == "kmeans":
             labels = diffusion_kmeans(marks.centres, self.k, weights=marks.weights,
                                       random_state=self.random_state)
         else:

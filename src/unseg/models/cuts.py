@@ -1,14 +1,18 @@
 """The CUTS pixel encoder and its training losses.
 
 The encoder is four 5x5 convolutions with BatchNorm and LeakyReLU and no pooling, so each pixel
-gets an embedding whose receptive field is the 17x17 patch centred on it. Training picks anchor
-pixels, mines each anchor's positive in its neighbourhood by the structural similarity (SSIM)
-of their patches, and asks that an anchor's embedding be closer (in cosine) to its own positive
-than to the other anchors' positives (NT-Xent), while a linear head rebuilds the anchor's patch
-from its embedding.
+gets an embedding whose receptive field is the 17x17 patch centred on it (``RECEPTIVE_FIELD``).
+Training picks anchor pixels and mines each anchor's positives among its neighbours: those whose
+patch passes a structural similarity (SSIM) threshold with the anchor's patch. The contrastive
+loss of the paper (section 3.1.1) asks that an anchor's embedding be close (in cosine) to its
+own positives, the other anchors' positives serving as its negatives:
+``-log(sum over positives / sum over negatives)`` of ``exp(cosine / temperature)``. A linear
+head rebuilds each anchor's patch from its embedding.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +22,12 @@ KERNEL = 5
 LAYERS = 4
 #: Pixels from the centre to the edge of an embedding's receptive field.
 RECEPTIVE_RADIUS = LAYERS * (KERNEL // 2)
+#: Side of the square patch an embedding sees: 17 for four 5x5 convolutions.
+RECEPTIVE_FIELD = 2 * RECEPTIVE_RADIUS + 1
+#: How positives are chosen among the neighbours that pass the SSIM threshold.
+POSITIVE_RULES = ("random", "all", "best")
+#: The contrastive losses: the paper's (negatives only in the denominator) and InfoNCE.
+CONTRASTIVE_LOSSES = ("paper", "info-nce")
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
 
 
@@ -77,36 +87,81 @@ def patch_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         (mu_a**2 + mu_b**2 + _SSIM_C1) * (var_a + var_b + _SSIM_C2))
 
 
-def mine_pairs(x: torch.Tensor, n_anchors: int, patch_size: int, radius: int,
-               generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Anchor pixels and, for each, the neighbour whose patch is most similar by SSIM.
+def neighbour_offsets(radius: int) -> torch.Tensor:
+    """The (O, 2) offsets ``(dy, dx)`` of a square neighbourhood of ``radius``, centre excluded:
+    ``O = (2 * radius + 1) ** 2 - 1``."""
+    span = torch.arange(-radius, radius + 1)
+    grid = torch.stack(torch.meshgrid(span, span, indexing="ij"), -1).reshape(-1, 2)
+    return grid[(grid != 0).any(1)]
+
+
+class Mined(NamedTuple):
+    """Anchors and their positives, as :func:`mine_positives` finds them."""
+
+    #: (B, A) anchor pixels.
+    rows: torch.Tensor
+    cols: torch.Tensor
+    #: (O, 2) the neighbour offsets examined, the same for every anchor.
+    offsets: torch.Tensor
+    #: (B, A, O) SSIM of each anchor's patch with the patch of each neighbour.
+    similarity: torch.Tensor
+    #: (B, A, O) which neighbours are the anchor's positives.
+    positive: torch.Tensor
+
+
+def mine_positives(x: torch.Tensor, n_anchors: int, patch_size: int, radius: int,
+                   ssim_threshold: float, rule: str = "random",
+                   generator: torch.Generator | None = None) -> Mined:
+    """Anchor pixels and their positives: neighbours whose patch passes the SSIM threshold.
 
     Anchors are drawn uniformly among the pixels far enough from the edges that their
-    receptive field, and that of every candidate within ``radius`` (a square neighbourhood,
-    the anchor excluded), lie inside the image.
+    receptive field, and that of every neighbour within ``radius`` (a square neighbourhood,
+    the anchor excluded), lie inside the image. A neighbour is a candidate when the SSIM of
+    its ``patch_size`` patch with the anchor's is at least ``ssim_threshold``; of the
+    candidates, ``rule`` keeps
+
+    - ``"random"``: one drawn uniformly (one positive per anchor),
+    - ``"all"``: every one (the set of positives of the paper's loss),
+    - ``"best"``: the one of highest SSIM.
+
+    An anchor without candidates has no positive (its row of ``positive`` is all False).
+
+    Parameters
+    ----------
+    x : (B, C, H, W) images in [0, 1]
+    n_anchors, patch_size, radius, ssim_threshold, rule
+        As above.
+    generator : torch.Generator, optional
+        Draws the anchors and the random positives.
 
     Returns
     -------
-    rows, cols : (B, A) anchor pixels
-    pos_rows, pos_cols : (B, A) the positive of each anchor
-    similarity : (B, A) SSIM of each anchor's patch with its positive's
+    Mined
     """
+    if rule not in POSITIVE_RULES:
+        raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {rule!r}")
     b, _, h, w = x.shape
     margin = max(RECEPTIVE_RADIUS, patch_size // 2) + radius
     if h <= 2 * margin or w <= 2 * margin:
-        raise ValueError(f"crops of {h}x{w} are too small for a margin of {margin} pixels")
+        raise ValueError(f"images of {h}x{w} are too small for a margin of {margin} pixels")
     device = x.device
     rows = torch.randint(margin, h - margin, (b, n_anchors), generator=generator).to(device)
     cols = torch.randint(margin, w - margin, (b, n_anchors), generator=generator).to(device)
+    offsets = neighbour_offsets(radius).to(device)
     anchor = patches_at(x, rows, cols, patch_size)
-    offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
-               if (dy, dx) != (0, 0)]
-    scores = torch.stack([patch_ssim(anchor, patches_at(x, rows + dy, cols + dx, patch_size))
-                          for dy, dx in offsets], -1)  # (B, A, n_offsets)
-    similarity, best = scores.max(-1)
-    shift = torch.tensor(offsets, device=device)[best]  # (B, A, 2)
-    return rows, cols, rows + shift[..., 0], cols + shift[..., 1], similarity
+    similarity = torch.stack(
+        [patch_ssim(anchor, patches_at(x, rows + dy, cols + dx, patch_size))
+         for dy, dx in offsets.tolist()], -1)  # (B, A, O)
+    passes = similarity >= ssim_threshold
+    if rule == "all":
+        return Mined(rows, cols, offsets, similarity, passes)
+    if rule == "random":
+        score = torch.rand(similarity.shape, generator=generator).to(device)
+    else:
+        score = similarity
+    chosen = torch.where(passes, score, torch.full_like(score, -torch.inf)).argmax(-1)
+    positive = F.one_hot(chosen, len(offsets)).bool() & passes
+    return Mined(rows, cols, offsets, similarity, positive)
 
 
 def embeddings_at(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -114,37 +169,75 @@ def embeddings_at(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> to
     return patches_at(z, rows, cols, 1)
 
 
-def nt_xent(anchors: torch.Tensor, positives: torch.Tensor, temperature: float) -> torch.Tensor:
-    """NT-Xent: each anchor (N, D) against every positive (N, D) by cosine / temperature,
-    its own positive the target; averaged over both directions."""
-    a, p = F.normalize(anchors, dim=1), F.normalize(positives, dim=1)
-    logits = a @ p.T / temperature
-    target = torch.arange(len(a), device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+def contrastive_from_similarity(similarity: torch.Tensor, owner: torch.Tensor,
+                                temperature: float, loss: str = "paper") -> torch.Tensor:
+    """The contrastive loss of anchors against a pool of positives, from their similarities.
+
+    Parameters
+    ----------
+    similarity : (A, P)
+        Cosine similarity of each anchor with each pooled positive.
+    owner : (P,) int
+        The anchor each pooled positive belongs to: it is a positive of that anchor and a
+        negative of every other anchor.
+    temperature : float
+    loss : {"paper", "info-nce"}
+        ``"paper"``: ``-log(sum_own e^(s/t) / sum_others e^(s/t))``, the negatives only in
+        the denominator (CUTS, section 3.1.1). ``"info-nce"``: ``-log(sum_own e^(s/t) /
+        sum_all e^(s/t))``, the anchor's own positives in the denominator too (NT-Xent with
+        one positive per anchor).
+
+    Returns
+    -------
+    () tensor
+        The mean over the anchors that own at least one positive and have at least one
+        negative; 0 when there are none.
+    """
+    if loss not in CONTRASTIVE_LOSSES:
+        raise ValueError(f"loss must be one of {CONTRASTIVE_LOSSES}, got {loss!r}")
+    logits = similarity / temperature
+    own = owner[None, :] == torch.arange(len(similarity), device=similarity.device)[:, None]
+    minus_inf = torch.full_like(logits, -torch.inf)
+    numerator = torch.where(own, logits, minus_inf).logsumexp(1)
+    pool = logits if loss == "info-nce" else torch.where(own, minus_inf, logits)
+    denominator = pool.logsumexp(1)
+    counted = own.any(1) & (~own).any(1)
+    if not bool(counted.any()):
+        return similarity.new_zeros(())
+    return (denominator - numerator)[counted].mean()
 
 
 def cuts_loss(encoder: CUTSEncoder, head: nn.Linear, x: torch.Tensor, *, n_anchors: int,
               patch_size: int, radius: int, ssim_threshold: float, temperature: float,
-              contrastive_weight: float, generator: torch.Generator | None = None
-              ) -> torch.Tensor:
-    """``contrastive_weight * NT-Xent + (1 - contrastive_weight) * patch reconstruction``.
+              contrastive_weight: float, positives: str = "random", contrastive: str = "paper",
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """``contrastive_weight * contrastive + (1 - contrastive_weight) * patch reconstruction``.
 
-    The contrastive term is intra-image: each image's anchors are set against the positives of
-    the same image, and the terms are averaged over the images. Anchors whose best neighbour's
-    SSIM is below ``ssim_threshold`` have no positive and stay out of it (an image with fewer
-    than two positives adds nothing); every anchor counts in the reconstruction, the mean
-    squared error of its patch rebuilt from its embedding by ``head``.
+    The contrastive term is intra-image: each image's anchors are set against the positives
+    mined in the same image (:func:`mine_positives` with ``positives`` as its rule), each
+    anchor's own positives in the numerator and the other anchors' positives as its negatives
+    (:func:`contrastive_from_similarity` with ``contrastive`` as its loss), and the terms are
+    averaged over the images. Anchors without a positive stay out of it (an image with fewer
+    than two such anchors adds nothing); every anchor counts in the reconstruction, the mean
+    squared error of its ``patch_size`` patch rebuilt from its embedding by ``head``.
     """
     with torch.no_grad():
-        rows, cols, pos_rows, pos_cols, similarity = mine_pairs(
-            x, n_anchors, patch_size, radius, generator)
+        mined = mine_positives(x, n_anchors, patch_size, radius, ssim_threshold, positives,
+                               generator)
     z = encoder(x)
+    rows, cols = mined.rows, mined.cols
     anchors = embeddings_at(z, rows, cols)  # (B, A, D)
     target = patches_at(x, rows, cols, patch_size)
     reconstruction = F.mse_loss(head(anchors), target)
-    kept = similarity >= ssim_threshold
-    positives = embeddings_at(z, pos_rows, pos_cols)
-    terms = [nt_xent(a[k], p[k], temperature)
-             for a, p, k in zip(anchors, positives, kept, strict=True) if int(k.sum()) >= 2]
-    contrastive = torch.stack(terms).mean() if terms else z.new_zeros(())
-    return contrastive_weight * contrastive + (1 - contrastive_weight) * reconstruction
+    terms = []
+    for i in range(x.shape[0]):
+        which, offset = torch.nonzero(mined.positive[i], as_tuple=True)  # (P,), (P,)
+        if len(torch.unique(which)) < 2:
+            continue
+        shift = mined.offsets[offset]
+        pool = embeddings_at(z[i : i + 1], (rows[i, which] + shift[:, 0])[None],
+                             (cols[i, which] + shift[:, 1])[None])[0]  # (P, D)
+        similarity = F.normalize(anchors[i], dim=1) @ F.normalize(pool, dim=1).T
+        terms.append(contrastive_from_similarity(similarity, which, temperature, contrastive))
+    loss_c = torch.stack(terms).mean() if terms else z.new_zeros(())
+    return contrastive_weight * loss_c + (1 - contrastive_weight) * reconstruction
