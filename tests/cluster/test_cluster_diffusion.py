@@ -63,7 +63,41 @@ def test_the_longest_plateau_and_the_persistent_segments_are_the_blobs():
     best = result.plateaus(max_clusters=50)[0]
     assert result.n_clusters[best] == 4
     assert adjusted_rand_score(truth, result.labels[best]) == 1.0
-    assert adjusted_rand_score(truth, result.persistent(max_clusters=50)) == 1.0
+    assert adjusted_rand_score(truth, result.excess_of_mass(max_clusters=50)) == 1.0
+    assert adjusted_rand_score(truth, result.persistent(max_clusters=8)) == 1.0
+
+
+def _condensation(levels: list[list[int]], steps: list[int]):
+    from unseg.cluster.diffusion import Condensation
+
+    return Condensation(np.array(levels), np.array(steps), steps[-1],
+                        np.ones(len(levels[0])))
+
+
+def test_the_papers_persistence_counts_the_steps_a_segment_stays_intact():
+    # points 0 and 1 merge at step 2, {2, 3} at step 10, all at 11: the singletons 2 and 3
+    # stay intact 10 steps, {0, 1} 9, the singletons 0 and 1 2, {2, 3} 1; each point takes
+    # the most persistent segment holding it
+    tree = _condensation([[0, 1, 2, 3], [0, 0, 1, 2], [0, 0, 1, 1], [0, 0, 0, 0]],
+                         [0, 2, 10, 11])
+    labels = tree.persistent()
+    assert labels[0] == labels[1] and len({labels[1], labels[2], labels[3]}) == 3
+    # a segment that lasts longer overrides the finer ones inside it
+    tree = _condensation([[0, 1, 2, 3], [0, 0, 1, 2], [0, 0, 1, 1], [0, 0, 0, 0]],
+                         [0, 2, 3, 30])
+    assert adjusted_rand_score(tree.persistent(), [0, 0, 1, 1]) == 1.0
+    # the excess-of-mass rule weighs pixels x steps: {0, 1} (2 x 9) beats 0 and 1 (2 x 2)
+    assert adjusted_rand_score(tree.excess_of_mass(), [0, 0, 1, 1]) == 1.0
+
+
+def test_the_papers_persistence_leaves_out_tiny_segments():
+    # points 0-99 stay single until step 45, the lone point 200 until 50: each lasts longer
+    # than the segment {0-99, 200} they then form (40 steps), but holds under 1% of the weight
+    levels = [list(range(201)), list(range(100)) + [100] * 100 + [101],
+              [0] * 100 + [1] * 100 + [2], [0] * 100 + [1] * 100 + [0], [0] * 201]
+    tree = _condensation(levels, [0, 5, 45, 50, 90])
+    assert adjusted_rand_score(tree.persistent(), [0] * 100 + [1] * 100 + [0]) == 1.0
+    assert len(np.unique(tree.persistent(min_size=0.0))) == 102
 
 
 def test_persistence_prefers_the_segments_that_last():
@@ -74,6 +108,7 @@ def test_persistence_prefers_the_segments_that_last():
     result = condense(x)
     pairs = np.repeat([0, 0, 1, 1], 80)
     assert adjusted_rand_score(pairs, result.persistent(max_clusters=20)) == 1.0
+    assert adjusted_rand_score(pairs, result.excess_of_mass(max_clusters=20)) == 1.0
     assert result.n_clusters[result.plateaus(20)[0]] == 2
 
 

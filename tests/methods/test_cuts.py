@@ -85,10 +85,18 @@ def test_the_hierarchy_only_merges_from_one_level_to_the_next(fitted, scenes):
         methods.create("kmeans-color").hierarchy(scenes[1][0])
 
 
-def test_persistent_segments_cover_the_image(fitted, scenes):
-    labels = _with(fitted, cluster="persistent").predict(scenes[2][0])
+@pytest.mark.parametrize("rule", ["paper", "mass"])
+def test_persistent_segments_cover_the_image(fitted, scenes, rule):
+    from unseg.cluster.diffusion import condense
+
+    model = _with(fitted, cluster="persistent", persistence=rule)
+    labels = model.predict(scenes[2][0])
     assert labels.shape == (48, 48) and labels.min() == 0
     assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1))
+    marks = model._landmarks(scenes[2][0])
+    tree = condense(marks.centres, weights=marks.weights)
+    rule_labels = tree.persistent(32) if rule == "paper" else tree.excess_of_mass(32)
+    assert np.array_equal(labels.ravel(), rule_labels[marks.assignment])
 
 
 def test_a_killed_fit_resumes_to_the_uninterrupted_model(scenes, tmp_path, killed_after):

@@ -13,8 +13,9 @@ landmark per point (``landmarks`` on fewer points than ``n``) the methods are th
   their weighted kernel means step after step; points that meet merge, and the bandwidth grows
   whenever a step merges nothing. Every change of the partition is a level, so each level only
   merges clusters of the one before.
-- :meth:`Condensation.persistent`: one partition into the segments that persist longest
-  (pixels x condensation steps survived).
+- :meth:`Condensation.persistent`: the CUTS paper's persistent structures (each point takes
+  the segment that stays intact for the most condensation steps among those holding it);
+  :meth:`Condensation.excess_of_mass`: the segments of most pixels x steps survived.
 """
 
 from __future__ import annotations
@@ -361,9 +362,56 @@ class Condensation:
         order = np.lexsort((-levels, -self.durations[levels]))
         return levels[order]
 
-    def persistent(self, max_clusters: int | None = None, tolerance: float = 0.05
+    def _start(self, max_clusters: int | None) -> int:
+        """The first level with at most ``max_clusters`` clusters (level 0 for None)."""
+        if max_clusters is None:
+            return 0
+        fits = np.flatnonzero(self.n_clusters <= max_clusters)
+        return int(fits[0]) if len(fits) else len(self.labels) - 1
+
+    def persistent(self, max_clusters: int | None = None, min_size: float = 0.01
                    ) -> NDArray[np.int64]:
-        """One partition of the points into the segments that persist longest.
+        """Persistent structures as the CUTS paper defines them (its section 3.2.2).
+
+        A segment is a cluster as a set of points; its persistence is the number of
+        condensation steps it stays intact, from the step it forms until the step it merges
+        with any other cluster. Every segment of the levels with 2 to ``max_clusters``
+        clusters (all levels with 2 or more by default) is painted over the points in order of
+        persistence, so a more persistent segment overrides the less persistent ones it
+        overlaps (the segments are nested: each point takes the most persistent segment that
+        holds it; on equal persistence the smaller one). Ids are 0..m-1.
+        """
+        start = self._start(max_clusters)
+        n_levels = len(self.labels)
+        if self.n_clusters[start] < 2:
+            return self.labels[start].copy()
+        # birth[c]: the step cluster c of the current level formed, kept while it is intact
+        total = float(self.weights.sum())
+        birth = np.zeros(int(self.labels[0].max()) + 1, dtype=np.int64)
+        segments: list[tuple[int, float, int, int]] = []  # (persistence, -weight, level, id)
+        for level in range(1, n_levels):
+            prev, cur, step = self.labels[level - 1], self.labels[level], int(self.steps[level])
+            pairs = np.unique(np.stack([cur, prev]), axis=1)  # (2, pairs) sorted by cur
+            parts = np.bincount(pairs[0])
+            new_birth = np.where(parts == 1, 0, step).astype(np.int64)
+            single = parts[pairs[0]] == 1
+            new_birth[pairs[0, single]] = birth[pairs[1, single]]
+            if level - 1 >= start:
+                weight = np.bincount(prev, weights=self.weights)
+                for c in pairs[1, ~single]:  # the clusters of prev that merge at this step
+                    if weight[c] >= min_size * total:
+                        segments.append((step - int(birth[c]), -float(weight[c]), level - 1,
+                                         int(c)))
+            birth = new_birth
+        # the coarsest level with 2 or more clusters first, under every segment painted
+        out = self.labels[n_levels - 2].copy()
+        for index, (_, _, level, c) in enumerate(sorted(segments), start=int(out.max()) + 1):
+            out[self.labels[level] == c] = index
+        return np.unique(out, return_inverse=True)[1].astype(np.int64)
+
+    def excess_of_mass(self, max_clusters: int | None = None, tolerance: float = 0.05
+                       ) -> NDArray[np.int64]:
+        """One partition of the points into the segments that persist longest by mass.
 
         Only the levels with at most ``max_clusters`` clusters take part (all levels by
         default); the clusters of the first of them are the starting segments. A segment lives
@@ -375,10 +423,7 @@ class Condensation:
         excess-of-mass rule of HDBSCAN, with condensation steps as the scale). The single
         cluster at the top never competes: it does not end.
         """
-        start = 0
-        if max_clusters is not None:
-            fits = np.flatnonzero(self.n_clusters <= max_clusters)
-            start = int(fits[0]) if len(fits) else len(self.labels) - 1
+        start = self._start(max_clusters)
         labels, steps = self.labels[start:], self.steps[start:]
         if len(labels) == 1:
             return labels[0].copy()

@@ -100,6 +100,12 @@ class CUTSSegmenter(Segmenter):
         default=32, check=Interval(int, low=2), predict=True,
         doc="Condensation levels with more segments than this are not returned, and do not "
             'take part in "persistent".')
+    persistence: str = param(
+        default="paper", check=Options(("paper", "mass")), predict=True,
+        doc='How "persistent" ranks segments: "paper" by the condensation steps a segment '
+            "stays intact, the more persistent painted over the less (the CUTS paper); "
+            '"mass" by pixels x steps lived, tiny merges ignored, the excess-of-mass cut of '
+            "HDBSCAN over the merge tree.")
     n_landmarks: int = param(
         default=1000, check=Interval(int, low=2), predict=True,
         doc="Pixels are summarised by at most this many weighted k-means landmarks before "
@@ -335,6 +341,7 @@ class CUTSSegmenter(Segmenter):
             labels = diffusion_kmeans(marks.centres, self.k, weights=marks.weights,
                                       random_state=self.random_state)
         else:
-            labels = condense(marks.centres, weights=marks.weights).persistent(
-                self.max_clusters)
+            tree = condense(marks.centres, weights=marks.weights)
+            labels = (tree.persistent(self.max_clusters) if self.persistence == "paper"
+                      else tree.excess_of_mass(self.max_clusters))
         return labels[marks.assignment].reshape(np.asarray(image).shape[:2]).astype(np.int32)
