@@ -4,7 +4,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/cuts.py [--epochs 200] [--crop-size N] [--no-early-stop]
         [--data ../shared/data] [--datasets mni-brain-dev,drive-train,wsss4luad-val]
-        [--sizes 64,128,256,512] [--dense-seconds 300]
+        [--baselines kmeans-color,...,dfc] [--sizes 64,128,256,512] [--dense-seconds 300]
         [--parts condense,agreement,quality] [--agreement-size 128]
 
 Part 1 (train, always): `cuts` is fitted on each dataset (no labels) with its defaults (the
@@ -204,7 +204,7 @@ def _score(preds: list[np.ndarray], gts: list[np.ndarray], match: str, scope: st
     return evaluate(range(len(preds)), lambda i: (preds[i], gts[i]), match=match, scope=scope)
 
 
-def part_quality(data: Path, models: dict[str, CUTSSegmenter]) -> None:
+def part_quality(data: Path, models: dict[str, CUTSSegmenter], baselines: list[str]) -> None:
     for name, segmenter in models.items():
         n_classes = DATASETS[name]
         images, gts = _load(data / name)
@@ -217,7 +217,7 @@ def part_quality(data: Path, models: dict[str, CUTSSegmenter]) -> None:
             start = time.perf_counter()
             preds = [segmenter.predict(im) for im in images]
             runs.append((f"cuts {row}", preds, time.perf_counter() - start))
-        for baseline in BASELINES:
+        for baseline in baselines:
             takes_k = "k" in methods.get(baseline).param_names()
             params = {"k": n_classes} if takes_k and not binary else {}
             other = methods.create(baseline, **params)
@@ -268,6 +268,9 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS),
                         help="the data sets to train on and score (default: all three; "
                              "condense and agreement need drive-train)")
+    parser.add_argument("--baselines", default=",".join(BASELINES),
+                        help="the methods beside cuts in the quality part (default: all; dfc "
+                             "trains a network per image: minutes per DRIVE image on a CPU)")
     parser.add_argument("--sizes", default="64,128,256,512")
     parser.add_argument("--dense-seconds", type=float, default=300.0)
     parser.add_argument("--parts", default="condense,quality",
@@ -287,7 +290,7 @@ def main() -> None:
         part_agreement(args.data, models["drive-train"], args.agreement_size,
                        args.dense_seconds)
     if "quality" in parts:
-        part_quality(args.data, models)
+        part_quality(args.data, models, args.baselines.split(","))
 
 
 if __name__ == "__main__":
