@@ -3,7 +3,7 @@
 Run from the repository root (the data sits beside it in ../shared/data):
 
     .venv/bin/python benchmarks/nmf.py [--data ../shared/data/wsss4luad-val]
-        [--backbone default,resnet50-random] [--threads 2] [--repeats 3]
+        [--backbone default,resnet50-random] [--threads 2] [--repeats 3] [--parts speed,steps]
 
 The activations are real: the images of ``--data`` (``img/*.png``) resized to 224x224 and passed
 through each backbone, its ``(B, C, h, w)`` feature map reshaped to ``(B, h*w, C)``. For each k,
@@ -19,6 +19,10 @@ Two more rows per backbone, for information: fixed-H mode (W only, against the 1
 DFF finds in the batch, as with a concept bank), against sklearn's ``non_negative_factorization``
 with ``update_H=False`` per image; and DFF itself (one factorization of all the batch's pixels,
 k = 16) against sklearn cd on the same stacked pixels, with the error over the whole batch.
+
+``--parts steps``: the seconds of one solver step (free and fixed-H, k = 8) on 1,000, 10,000
+and 100,000 feature cells of the same activations, to check that a step costs time linear in
+the cells.
 """
 
 from __future__ import annotations
@@ -199,6 +203,35 @@ def print_table(rows: list[Row]) -> None:
             )
 
 
+def step_costs(name: str, X: np.ndarray, sizes: tuple[int, ...] = (1_000, 10_000, 100_000),
+               k: int = 8) -> None:
+    """Seconds per solver step of one factorization against its number of feature cells: the
+    batch's cells stacked into one ``(n, C)`` problem (repeated past the batch's size), the
+    free and the fixed-H solver each run for 1 and for 21 steps (no early stop); a step is
+    the difference over 20, the median of 3."""
+    cells = X.reshape(-1, X.shape[-1])
+    H = nmf(cells[:sizes[0]], k)[1]
+    print(f"\n{name}: seconds per solver step against feature cells, k = {k}, "
+          f"{X.shape[-1]} channels\n")
+    print("| cells | free: ms / step | us / cell-step | fixed-H: ms / step | us / cell-step |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        data = np.resize(cells, (n, cells.shape[1]))
+        row = [f"{n:,}"]
+        for fixed in (None, H):
+            per_step = []
+            for _ in range(3):
+                seconds = []
+                for steps in (1, 21):
+                    start = time.perf_counter()
+                    nmf(data, k, H=fixed, max_iter=steps, tol=0.0)
+                    seconds.append(time.perf_counter() - start)
+                per_step.append((seconds[1] - seconds[0]) / 20)
+            step = float(np.median(per_step))
+            row += [f"{step * 1e3:.2f}", f"{step / n * 1e6:.3f}"]
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/wsss4luad-val"))
@@ -209,7 +242,11 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--parts", default="speed,steps",
+                        help="speed (against scikit-learn), steps (cost of a solver step "
+                             "against the feature cells), or both")
     args = parser.parse_args()
+    parts = args.parts.split(",")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     images = load_images(args.data)
@@ -218,9 +255,13 @@ def main() -> None:
         for spec in args.backbone.split(","):
             X = activations(spec, images)
             print(f"{spec}: {len(X)} images -> activations {X.shape} (B, h*w, C)", flush=True)
-            rows += benchmark(spec, X, args.repeats)
-    print()
-    print_table(rows)
+            if "speed" in parts:
+                rows += benchmark(spec, X, args.repeats)
+            if "steps" in parts:
+                step_costs(spec, X)
+    if rows:
+        print()
+        print_table(rows)
 
 
 if __name__ == "__main__":
