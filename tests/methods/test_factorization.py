@@ -138,3 +138,24 @@ def test_fseg_cosine_labels_pixels_by_the_argmax_of_the_raw_w(monkeypatch) -> No
             assert torch.equal(memberships, w)  # W as NMF gave it
         assert lookup[0][memberships[0].argmax(dim=1)].tolist() == labels, assign
     assert methods.create("fseg").get_params()["n_concepts"] == 20
+
+
+def test_the_free_factors_do_not_depend_on_the_thread_count(shared_data: Path) -> None:
+    # 20 factors of a real H&E patch: in float32 a third or more of the pixels took another
+    # factor with 1 thread than with 2
+    from unseg.io import read_image
+    from unseg.methods.factorization import free_factors
+
+    image = read_image(shared_data / "wsss4luad-val" / "img" / "00.png")
+    x = methods.create("fseg", k=4)._features([image])[0]
+    threads = torch.get_num_threads()
+    found = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            found.append(free_factors(x, 20, 200, 0, rescale=False))
+    finally:
+        torch.set_num_threads(threads)
+    assert found[0][0].dtype == x.dtype
+    assert torch.equal(found[0][0].argmax(2), found[1][0].argmax(2))
+    torch.testing.assert_close(found[0][1], found[1][1], rtol=1e-5, atol=1e-6)
