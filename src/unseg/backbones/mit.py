@@ -24,16 +24,7 @@ from unseg.backbones.timm_backbones import (
     RANDOM_WEIGHTS_SEED,
     TorchBackbone,
 )
-from unseg.backbones.weights import (
-    cached_hf_file,
-    download_hf_file,
-    hf_cache_dir,
-    load_strict,
-    missing_weights,
-    offline,
-    read_state_dict,
-    weights_file_in,
-)
+from unseg.backbones.weights import hub_weights, load_strict, read_state_dict, weights_file_in
 from unseg.errors import InputError, ParameterError
 
 LAYERS = ("stage1", "stage2", "stage3", "stage4")
@@ -97,16 +88,7 @@ def _source(model: MiTModel, name: str, weights: str | None) -> Path | None:
                              fix=f"give the {model.hub_id} checkpoint (a file, or a folder with "
                                  "config.json and the weights), or 'random'")
         return weights_file_in(path) if path.is_dir() else path
-    found = cached_hf_file(model.hub_id)
-    if found is not None:
-        return found
-    if offline():
-        raise missing_weights(name, [hf_cache_dir()],
-                              f"HF_HUB_OFFLINE is set and {model.hub_id} is not cached")
-    try:
-        return download_hf_file(model.hub_id)
-    except Exception as exc:  # network and hub errors come in many types
-        raise missing_weights(name, [hf_cache_dir()], f"download failed: {exc}") from exc
+    return hub_weights(model.hub_id, name)
 
 
 # transformers 4's module names (the published checkpoints') -> transformers 5's

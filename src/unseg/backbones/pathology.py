@@ -30,11 +30,9 @@ from unseg.backbones.timm_backbones import (
 )
 from unseg.backbones.weights import (
     cached_hf_file,
-    download_hf_file,
-    hf_cache_dir,
+    hub_weights,
     load_strict,
     missing_weights,
-    offline,
     read_state_dict,
     torch_hub_checkpoints,
     weights_file_in,
@@ -252,11 +250,10 @@ def pretrained_path(model: PathologyModel, name: str) -> Path:
     MissingWeightsError
         If they are not cached and cannot be downloaded (or are file-only).
     """
-    found = _cached(model)
-    if found is not None:
-        return found
     if model.hub_id is None:
         place = _file_place(model)
+        if place.is_file():
+            return place
         raise missing_weights(
             name, [place],
             f"its weights are published only as the file {model.weights_file}; get it from "
@@ -267,14 +264,7 @@ def pretrained_path(model: PathologyModel, name: str) -> Path:
         "log in (huggingface-cli login) before going online"
         if model.gated else ""
     )
-    if offline():
-        raise missing_weights(
-            name, [hf_cache_dir()], f"HF_HUB_OFFLINE is set and they are not cached{gated}"
-        )
-    try:
-        return download_hf_file(model.hub_id)
-    except Exception as exc:  # network and hub errors come in many types
-        raise missing_weights(name, [hf_cache_dir()], f"download failed: {exc}{gated}") from exc
+    return hub_weights(model.hub_id, name, gated)
 
 
 def _weights_source(model: PathologyModel, name: str, weights: str | None) -> Path | None:

@@ -104,6 +104,27 @@ def download_url_file(url: str) -> Path:
     return target
 
 
+def hub_weights(repo_id: str, model: str, note: str = "") -> Path:
+    """The weights file of ``repo_id`` from the local hub cache, downloaded only when online.
+
+    Raises
+    ------
+    MissingWeightsError
+        If they are not cached and ``HF_HUB_OFFLINE`` is set or the download fails; ``note`` is
+        added to the reason (what else the user must do, e.g. for a gated repository).
+    """
+    found = cached_hf_file(repo_id)
+    if found is not None:
+        return found
+    if offline():
+        raise missing_weights(model, [hf_cache_dir()],
+                              f"HF_HUB_OFFLINE is set and {repo_id} is not cached{note}")
+    try:
+        return download_hf_file(repo_id)
+    except Exception as exc:  # network and hub errors come in many types
+        raise missing_weights(model, [hf_cache_dir()], f"download failed: {exc}{note}") from exc
+
+
 def missing_weights(
     model: str, looked_in: Iterable[Path | str], reason: str
 ) -> MissingWeightsError:
