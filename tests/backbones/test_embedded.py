@@ -205,3 +205,31 @@ def test_large_images_are_computed_in_tiles_with_the_same_features() -> None:
     x = torch.rand(1, 3, 2 * TILE + 3 * MARGIN, TILE + 2 * MARGIN + 8)  # tiled along both axes
     tiled = backbones.create("default").forward(x)
     assert torch.equal(tiled, features(x))
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+def test_filters_are_the_convolutions_with_replicated_borders(order: int, sigma: float) -> None:
+    import torch.nn.functional as F
+
+    x = torch.rand(2, 3, 23, 31, generator=torch.Generator().manual_seed(order))
+    kernel = embedded._gaussian(sigma, order, x.device)
+    r = kernel.numel() // 2
+    padded = F.pad(x, (r, r, r, r), mode="replicate")
+    expected_w = F.conv2d(padded[:, :, r:-r].reshape(6, 1, 23, -1), kernel.view(1, 1, 1, -1))
+    expected_h = F.conv2d(padded[:, :, :, r:-r].reshape(6, 1, -1, 31), kernel.view(1, 1, -1, 1))
+    torch.testing.assert_close(embedded._filter(x, kernel, -1), expected_w.view(2, 3, 23, 31))
+    torch.testing.assert_close(embedded._filter(x, kernel, -2), expected_h.view(2, 3, 23, 31))
+
+
+def test_texture_of_a_ramp() -> None:
+    """Away from the borders a ramp of slope 0.5 has gradient 0.5 and a local standard
+    deviation of 0.5 (a unit Gaussian window), both channels of the batch alike."""
+    y, x = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    ramp = 0.3 * x + 0.4 * y
+    found = embedded._texture(torch.stack([ramp, ramp / 10])[None])
+    for response in ("grad", "std"):
+        core = found[response][0, :, 10:30, 10:30]
+        # sampled Gaussian kernels truncated at 3 sigma: right to 1%
+        torch.testing.assert_close(core[0], torch.full((20, 20), 0.5), atol=0.005, rtol=0)
+        torch.testing.assert_close(core[1], torch.full((20, 20), 0.05), atol=0.0005, rtol=0)
