@@ -37,13 +37,24 @@ def dataset_miou(labels: list[np.ndarray], masks: list[np.ndarray], how: str) ->
     return mean_iou(total.matrix, match(total.matrix, how))
 
 
-def test_upsample_argmax_matches_full_interpolation() -> None:
+@pytest.mark.parametrize("band", [1, 2, 16])
+def test_upsample_argmax_matches_full_interpolation(band: int) -> None:
     scores = torch.rand(70, 5, 7, generator=torch.Generator().manual_seed(0))
-    label, margin = upsample_argmax(scores, (40, 56), chunk=16)
+    label, margin = upsample_argmax(scores, 8, band=band)
     full = F.interpolate(scores[None], size=(40, 56), mode="bilinear", align_corners=False)[0]
     top = full.topk(2, dim=0)
     assert torch.equal(label, top.indices[0])
     assert torch.allclose(margin, (top.values[0] - top.values[1]) / top.values[0], atol=1e-6)
+
+
+def test_upsample_argmax_takes_the_first_channel_on_ties_and_one_channel_has_margin_one() -> None:
+    scores = torch.ones(3, 2, 2)
+    scores[2, 0, 0] = 2.0
+    label, margin = upsample_argmax(scores, 4)
+    assert label[0, 0] == 2 and label[-1, -1] == 0  # the far corner: channels 0 and 1 tie
+    assert margin[-1, -1] == 0
+    label, margin = upsample_argmax(scores[:1], 4)
+    assert bool((label == 0).all()) and bool((margin == 1).all())
 
 
 def test_fseg_labels_are_consistent_across_images(tiles) -> None:

@@ -14,30 +14,39 @@ import torch
 import torch.nn.functional as F
 
 
-def upsample_argmax(scores: torch.Tensor, size: tuple[int, int], chunk: int = 32
+def upsample_argmax(scores: torch.Tensor, stride: int, band: int = 16
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Argmax over channels of ``scores`` (K, h, w) upsampled bilinearly to ``size``.
+    """Argmax over channels of ``scores`` (K, h, w) upsampled bilinearly by ``stride``.
 
-    Returns the label ``(H, W)`` and the margin ``(best - second) / best`` in [0, 1]. Channels
-    are upsampled ``chunk`` at a time, so memory stays at ``chunk * H * W`` floats.
+    Returns the label ``(h * stride, w * stride)`` (the first channel on ties) and the margin
+    ``(best - second) / best`` in [0, 1]. The upsampling is done ``band`` grid rows at a time,
+    each band with one grid row of context on either side: bilinear interpolation reads at most
+    the neighbouring row, so every pixel gets exactly the values of the whole upsampling, and
+    memory stays at ``K * band * stride * w * stride`` floats (the whole map of a 4-megapixel
+    image at K = 8 would be 128 MB). The best and second values are kept as running maxima over
+    the channels, one pass each, rather than by sorting the channels of every pixel.
     """
-
-    def upsampled(start: int) -> torch.Tensor:
-        return F.interpolate(scores[None, start : start + chunk].float(), size=size,
-                             mode="bilinear", align_corners=False)[0]
-
-    up = upsampled(0)
-    top = up.topk(min(2, up.shape[0]), dim=0)
-    best, label = top.values[0], top.indices[0]
-    second = top.values[1] if up.shape[0] > 1 else torch.zeros_like(best)
-    for start in range(chunk, scores.shape[0], chunk):
-        values = torch.cat([best[None], second[None], upsampled(start)])
-        top = values.topk(2, dim=0)
-        chosen = top.indices[0]
-        label = torch.where(chosen < 2, label, chosen - 2 + start)  # 0, 1: the running best
-        best, second = top.values[0], top.values[1]
-    margin = (best - second) / best.clamp_min(1e-12)
-    return label, margin.clamp(0, 1)
+    n, gh, gw = scores.shape
+    label = torch.empty(gh * stride, gw * stride, dtype=torch.int64, device=scores.device)
+    margin = torch.empty(gh * stride, gw * stride, dtype=torch.float32, device=scores.device)
+    for top in range(0, gh, band):
+        bottom = min(gh, top + band)
+        above, below = max(0, top - 1), min(gh, bottom + 1)
+        up = F.interpolate(scores[None, :, above:below].float(),
+                           size=((below - above) * stride, gw * stride), mode="bilinear",
+                           align_corners=False)[0]
+        up = up[:, (top - above) * stride : (bottom - above) * stride]
+        rows = slice(top * stride, bottom * stride)
+        best, owner = up[0].clone(), label[rows]
+        second = torch.full_like(best, 0.0 if n == 1 else -torch.inf)
+        owner.zero_()
+        for channel in range(1, n):
+            value = up[channel]
+            owner.masked_fill_(value > best, channel)
+            torch.maximum(second, torch.minimum(best, value), out=second)
+            torch.maximum(best, value, out=best)
+        margin[rows] = ((best - second) / best.clamp_min(1e-12)).clamp_(0, 1)
+    return label, margin
 
 
 def sample_upsampled(scores: torch.Tensor, stride: int, ys: np.ndarray, xs: np.ndarray

@@ -115,7 +115,7 @@ class FactorizationSegmenter(BackboneSegmenter):
         out = []
         for wi, lookup in zip(memberships, factor_labels, strict=True):
             grid = wi.T.reshape(-1, gh, gw)
-            label, margin = upsample_argmax(grid, (gh * stride, gw * stride))
+            label, margin = upsample_argmax(grid, stride)
             labels = lookup[label][:h, :w].cpu().numpy().astype(np.int32)
             out.append((labels, margin[:h, :w].cpu().numpy().astype(np.float32)))
         return out
@@ -212,7 +212,7 @@ class FSegSegmenter(FactorizationSegmenter):
         w, h = free_factors(x, n, self.max_iter, self.random_state,
                             rescale=self.assign == "cosine-rescaled")
         stride = self._backbone().stride
-        owner, _ = upsample_argmax(w[0].T.reshape(-1, gh, gw), (gh * stride, gw * stride))
+        owner, _ = upsample_argmax(w[0].T.reshape(-1, gh, gw), stride)
         rows, cols = image.shape[:2]
         return (owner[:rows, :cols].cpu().numpy().astype(np.int32),
                 h[0].cpu().numpy().astype(np.float32))

@@ -295,8 +295,7 @@ class TwoStepSegmenter(BackboneSegmenter):
         cells = labels[segments]
         n_labels = self._n_labels()
         onehot = torch.from_numpy(np.eye(n_labels, dtype=np.float32)[cells]).permute(2, 0, 1)
-        gh, gw = grid.shape
-        up, _ = upsample_argmax(onehot, (gh * grid.stride, gw * grid.stride))
+        up, _ = upsample_argmax(onehot, grid.stride)
         work = up.numpy()[: grid.image.shape[0], : grid.image.shape[1]].astype(np.int32)
         if work.shape != grid.size:
             rows = (np.arange(grid.size[0]) * work.shape[0] // grid.size[0])

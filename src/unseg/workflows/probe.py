@@ -159,12 +159,11 @@ def probe(
     for sample, image, mask in _readable(test, failures):
         scores, stride = segmenter.memberships([image])
         grid = scores[0].float()
-        size = (grid.shape[1] * stride, grid.shape[2] * stride)
         h, w = image.shape[:2]
         logits = torch.einsum("cl,lhw->chw", torch.from_numpy(coef).float().to(grid.device), grid)
         logits += torch.from_numpy(bias).float().to(grid.device)[:, None, None]
-        linear = classes[upsample_argmax(logits, size)[0].cpu()][:h, :w].numpy()
-        owner_map = upsample_argmax(grid, size)[0].cpu()[:h, :w]
+        linear = classes[upsample_argmax(logits, stride)[0].cpu()][:h, :w].numpy()
+        owner_map = upsample_argmax(grid, stride)[0].cpu()[:h, :w]
         associated = lookup[owner_map].numpy()
         concept_of, concept_features = segmenter.image_concepts(image)
         by_concept = concept_probe(concept_features)[concept_of]
