@@ -7,7 +7,7 @@ Usage (from the repository root, with the ../shared/data folder beside it)::
 
 Images: the WSSS4LUAD validation patches (0.05-0.23 megapixels) and two generated patches of 1
 and 4 megapixels (a real patch tiled). Threads are set as the command line sets them
-(:func:`unseg._threads.configure`: the cores this process may use, passive OpenMP waiting).
+(:func:`unseg._threads.configure`: the cores this process may use, a short OpenMP spin).
 Each figure is the best of ``--repeats`` passes, per image (for the patch set: the total over
 the patches divided by their count). "loaded" runs the same beside two processes that keep a
 core busy each (started and stopped by this script); the ratio to the idle figure shows whether
