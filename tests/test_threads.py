@@ -50,3 +50,25 @@ def test_the_command_line_uses_the_threads_asked_for(tmp_path: Path) -> None:
 
     assert threads("--threads", "1") == 1
     assert threads() == _threads.available_cores()
+
+
+@pytest.mark.parametrize(("given", "spin"), [
+    ({}, str(_threads.SPIN_COUNT)),
+    ({"GOMP_SPINCOUNT": "50"}, "50"),
+    ({"OMP_WAIT_POLICY": "passive"}, None),  # a spin count would override the user's policy
+])
+def test_openmp_spin_is_short_unless_the_environment_says(monkeypatch, given, spin) -> None:
+    import torch
+
+    for variable in (*_threads.THREAD_VARIABLES, "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.setenv(variable, "")  # so that monkeypatch restores what configure sets
+        monkeypatch.delenv(variable)
+    for variable, value in given.items():
+        monkeypatch.setenv(variable, value)
+    threads = torch.get_num_threads()
+    try:
+        assert _threads.configure(1) == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert os.environ.get("GOMP_SPINCOUNT") == spin
+    assert os.environ["OMP_NUM_THREADS"] == "1"
