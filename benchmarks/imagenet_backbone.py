@@ -81,7 +81,7 @@ def kmeans_on_features(maps: list[torch.Tensor], images: list[np.ndarray], strid
     labels = []
     for m, image in zip(maps, images, strict=True):
         similarity = torch.einsum("kc,chw->khw", centres, m)
-        label, _ = upsample_argmax(similarity, (m.shape[1] * stride, m.shape[2] * stride))
+        label, _ = upsample_argmax(similarity, stride)
         labels.append(label[: image.shape[0], : image.shape[1]].numpy().astype(np.int32))
     return labels
 
