@@ -156,17 +156,9 @@ def _filter(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
     return out
 
 
-def _separable(x: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor) -> torch.Tensor:
-    """Filter every channel of ``(B, C, H, W)`` by ``ky`` along H and ``kx`` along W.
-
-    Borders replicate the edge pixels; the output has the input's size.
-    """
-    return _filter(_filter(x, ky, -2), kx, -1)
-
-
 def _smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
     g = _gaussian(sigma, 0, x.device)
-    return _separable(x, g, g)
+    return _filter(_filter(x, g, -2), g, -1)
 
 
 def _texture(image: torch.Tensor) -> dict[str, torch.Tensor]:
